@@ -1,1 +1,26 @@
-//! placeholder
+//! The benchmark battery of vllm-grid: a streaming client for
+//! OpenAI-compatible vLLM endpoints, statistics, `/metrics` scraping,
+//! `nvidia-smi` sampling and seven benchmarks that each measure a quantity
+//! by a written definition (see the crate README).
+
+pub mod benchmarks;
+pub mod client;
+pub mod config;
+pub mod endpoint;
+pub mod gpu;
+pub mod grading;
+pub mod metrics;
+pub mod openai;
+pub mod report;
+pub mod run;
+pub mod schema;
+pub mod sse;
+pub mod stats;
+pub mod summary;
+
+pub use client::{Client, ClientConfig, Exchange, Failure, FailureKind, Reply, RequestRecord};
+pub use config::{BatteryConfig, BenchmarkName, ConfigError};
+pub use endpoint::{ApiKey, Endpoint};
+pub use report::{BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table};
+pub use run::{BatteryError, BatteryRun, RunOptions, run_battery, run_battery_with_records};
+pub use stats::Estimate;

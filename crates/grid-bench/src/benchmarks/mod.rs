@@ -1,0 +1,105 @@
+//! The seven benchmarks and what they share.
+
+pub mod concurrency;
+pub mod kv_cache;
+pub mod long_conversation;
+pub mod reasoning;
+pub mod stability;
+pub mod tool_calling;
+
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, Exchange, RequestRecord};
+use crate::config::{BatteryConfig, BenchmarkName};
+use crate::openai::ChatRequest;
+use crate::stats::SplitMix64;
+
+/// The run was cancelled; the benchmark stops at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// What every benchmark gets.
+pub struct Context<'a> {
+    pub client: Client,
+    pub config: &'a BatteryConfig,
+    pub cancel: CancellationToken,
+    pub seed: u64,
+    /// Unique per run (time, process, seed), so no prompt of this run can
+    /// share a cached prefix with an earlier run.
+    pub run_nonce: String,
+    pub records: mpsc::UnboundedSender<RequestRecord>,
+    pub progress: Option<ProgressBar>,
+}
+
+impl Context<'_> {
+    /// Sends one request now (closed loop: scheduled start = now), records
+    /// it, and advances the progress bar.
+    pub async fn send(&self, benchmark: BenchmarkName, request: &ChatRequest, label: String) -> Result<Exchange, Cancelled> {
+        let exchange = self
+            .client
+            .chat(request, Instant::now(), &self.cancel, benchmark.as_str(), label)
+            .await;
+        self.record(&exchange.record);
+        if self.cancel.is_cancelled() {
+            return Err(Cancelled);
+        }
+        Ok(exchange)
+    }
+
+    pub fn record(&self, record: &RequestRecord) {
+        // The aggregator outlives every benchmark; a closed channel only
+        // happens during shutdown, when the record no longer matters.
+        let _ = self.records.send(record.clone());
+        if let Some(progress) = &self.progress {
+            progress.inc(1);
+        }
+    }
+
+    pub fn rng(&self, stream: u64) -> SplitMix64 {
+        SplitMix64::new(self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    pub fn nonce(&self, benchmark: BenchmarkName, part: &str) -> String {
+        format!("{}-{}-{}", self.run_nonce, benchmark.as_str(), part)
+    }
+}
+
+/// How many good samples a group needs: the configured minimum, but never
+/// more than the group can hold.
+pub fn required_samples(config: &BatteryConfig, group_size: usize) -> usize {
+    config.min_successful_samples.min(group_size).max(1)
+}
+
+const WORDS: [&str; 96] = [
+    "system", "river", "memory", "signal", "garden", "engine", "market", "window", "pattern", "orbit",
+    "lantern", "harbor", "circuit", "meadow", "ledger", "canyon", "thread", "beacon", "vector", "summit",
+    "glacier", "archive", "compass", "forest", "kernel", "velvet", "quarry", "mosaic", "tunnel", "prairie",
+    "cobalt", "granite", "willow", "crystal", "falcon", "matrix", "harvest", "island", "journey", "keystone",
+    "lattice", "monsoon", "nebula", "oasis", "pilot", "quartz", "ribbon", "saddle", "timber", "umbra",
+    "valley", "wander", "yonder", "zephyr", "anchor", "bridge", "candle", "delta", "ember", "fabric",
+    "gravel", "hollow", "ivory", "jasper", "kettle", "linen", "marble", "nectar", "olive", "pepper",
+    "quiver", "raven", "silver", "tundra", "unison", "violet", "walnut", "yarrow", "atlas", "basin",
+    "cedar", "dune", "estuary", "fjord", "grove", "heron", "inlet", "juniper", "knoll", "lagoon",
+    "mesa", "north", "ocean", "plateau", "reef", "spruce",
+];
+
+/// `count` pseudo-random words: stable for a seed, different between
+/// streams, cheap to make.
+pub fn filler(rng: &mut SplitMix64, count: usize) -> String {
+    let mut text = String::with_capacity(count * 8);
+    for index in 0..count {
+        if index > 0 {
+            text.push(if index % 12 == 0 { '.' } else { ' ' });
+            if index % 12 == 0 {
+                text.push(' ');
+            }
+        }
+        text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+    }
+    text.push('.');
+    text
+}

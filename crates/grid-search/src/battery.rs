@@ -1,0 +1,92 @@
+//! The bridge to the battery: the plan's battery section as a
+//! [`grid_bench::BatteryConfig`], and a report's headline copied into a
+//! [`Measurement`] for the result file.
+
+use std::collections::BTreeMap;
+
+use grid_bench::{BatteryConfig, BatteryReport, BenchmarkDetails, OutcomeStatus};
+
+use crate::SearchError;
+use crate::store::{Interval, Measurement};
+
+/// Deserialise the plan's `battery` object; errors name the path as
+/// `battery.<field>`.
+pub fn battery_config(value: &serde_json::Value) -> Result<BatteryConfig, SearchError> {
+    let config: BatteryConfig = serde_path_to_error::deserialize(value.clone()).map_err(|err| {
+        let inner = err.path().to_string();
+        SearchError::BatteryConfig {
+            path: if inner == "." || inner.is_empty() {
+                "battery".to_string()
+            } else {
+                format!("battery.{inner}")
+            },
+            message: err.into_inner().to_string(),
+        }
+    })?;
+    config
+        .validate()
+        .map_err(|err| SearchError::BatteryConfig {
+            path: format!("battery.{}", err.field),
+            message: err.problem,
+        })?;
+    Ok(config)
+}
+
+/// The numbers of one battery run that the ranking reads.
+pub fn measurement(report: &BatteryReport) -> Measurement {
+    let headline = &report.headline;
+    let mut failed = BTreeMap::new();
+    let mut completed = Vec::new();
+    for outcome in &report.benchmarks {
+        match &outcome.status {
+            OutcomeStatus::Completed => completed.push(outcome.name.as_str().to_string()),
+            // No nvidia-smi (or another missing tool) is not the config's
+            // fault: it is recorded, and not counted against the gate.
+            OutcomeStatus::Unavailable { .. } => {}
+            OutcomeStatus::InsufficientSamples {
+                successful,
+                required,
+            } => {
+                failed.insert(
+                    outcome.name.as_str().to_string(),
+                    format!("insufficient samples: {successful} of {required}"),
+                );
+            }
+            OutcomeStatus::Failed { error } => {
+                failed.insert(outcome.name.as_str().to_string(), error.clone());
+            }
+        }
+    }
+    let samples: Vec<f64> = report
+        .benchmarks
+        .iter()
+        .filter_map(|o| match &o.details {
+            Some(BenchmarkDetails::KvCache(kv)) => Some(kv),
+            _ => None,
+        })
+        .flat_map(|kv| kv.iterations.iter().filter_map(|i| i.acceleration))
+        .filter(|v| v.is_finite())
+        .collect();
+    Measurement {
+        kv_cache_acceleration: headline.kv_cache_acceleration.map(|e| Interval {
+            median: e.median,
+            ci95_low: e.ci95_low,
+            ci95_high: e.ci95_high,
+            samples: e.samples,
+        }),
+        ttft_miss_ms: headline.ttft_miss_ms,
+        ttft_hit_ms: headline.ttft_hit_ms,
+        cache_confirmed_by_server: headline.cache_confirmed_by_server,
+        output_throughput: headline.output_throughput,
+        mean_itl_ms: headline.mean_itl_ms,
+        mean_e2e_ms: headline.mean_e2e_ms,
+        // With no request at all the rate is unknown, not zero.
+        request_error_rate: (headline.requests_total > 0).then_some(headline.request_error_rate),
+        stability_degradation: headline.stability_degradation,
+        tool_call_success_rate: headline.tool_call_success_rate,
+        vram_peak_mib: headline.vram_peak_mib,
+        benchmarks_completed: completed,
+        benchmarks_failed: failed,
+        acceleration_samples: samples,
+    }
+}
