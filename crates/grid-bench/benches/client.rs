@@ -1,1 +1,215 @@
-fn main() {}
+//! Client overhead benchmark: the streaming client at concurrency 1, 64 and
+//! 512 against the simulator at zero delay, the simulator in its OWN
+//! process so this process's CPU time is the client's alone.
+//!
+//! Run: `cargo bench -p grid-bench --bench client`
+//! The simulator binary is `$VLLM_SIM_BIN`, else
+//! `target/vllm-sim-static/vllm-sim` (built by scripts/build-sim-image.sh).
+//!
+//! Prints requests/s, streamed tokens/s, client CPU time per request
+//! (getrusage RUSAGE_SELF, user + system) and the TTFT the client adds:
+//! client-measured TTFT minus the server's true TTFT from `/sim/requests`.
+//! Goals: <= 80 µs CPU per request (256 prompt tokens, 64 output tokens),
+//! p99 added TTFT < 1 ms at concurrency 64.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use grid_bench::client::{Client, ClientConfig, RequestRecord};
+use grid_bench::openai::{ChatMessage, ChatRequest};
+use grid_bench::stats::percentile_sorted;
+use grid_bench::{ApiKey, Endpoint};
+use tokio_util::sync::CancellationToken;
+
+const OUTPUT_TOKENS: u32 = 64;
+const PROMPT_TOKENS: u64 = 256;
+
+struct SimProcess(Child);
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sim_binary() -> Result<PathBuf, String> {
+    if let Ok(path) = std::env::var("VLLM_SIM_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join("target/vllm-sim-static/vllm-sim");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no simulator binary at {}: build it with scripts/build-sim-image.sh or set VLLM_SIM_BIN",
+            path.display()
+        ))
+    }
+}
+
+/// User + system CPU time of this process.
+#[allow(unsafe_code)]
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete rusage into the pointer we pass;
+    // RUSAGE_SELF is always a valid `who`, and the struct is zero-initialised.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+async fn wait_healthy(base_url: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    while Instant::now() < deadline {
+        if let Ok(response) = http.get(format!("{base_url}/health")).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the simulator at {base_url} did not become healthy in 30 s"))
+}
+
+async fn true_ttfts(base_url: &str) -> Result<HashMap<String, f64>, String> {
+    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let body: serde_json::Value = http
+        .get(format!("{base_url}/sim/requests"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(body["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r["id"].as_str()?.to_string(), r["true_ttft_us"].as_f64()? / 1000.0)))
+        .collect())
+}
+
+async fn run_level(client: &Client, request: Arc<ChatRequest>, concurrency: usize, total: usize) -> (Vec<RequestRecord>, Duration, Duration) {
+    let started = Arc::new(AtomicUsize::new(0));
+    let cancel = CancellationToken::new();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let cpu_before = cpu_time();
+    let wall = Instant::now();
+    for _ in 0..concurrency {
+        let (client, request, started, cancel, sender) =
+            (client.clone(), request.clone(), started.clone(), cancel.clone(), sender.clone());
+        tokio::spawn(async move {
+            while started.fetch_add(1, Ordering::Relaxed) < total {
+                let exchange = client.chat(&request, Instant::now(), &cancel, "bench", String::new()).await;
+                if sender.send(exchange.record).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(sender);
+    let mut records = Vec::with_capacity(total);
+    while let Some(record) = receiver.recv().await {
+        records.push(record);
+    }
+    (records, wall.elapsed(), cpu_time() - cpu_before)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(error) = runtime.block_on(bench()) {
+        eprintln!("client bench failed: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench() -> Result<(), String> {
+    let binary = sim_binary()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let port_text = port.to_string();
+    let child = Command::new(&binary)
+        .args([
+            "serve", "tiny", "--host", "127.0.0.1", "--port", &port_text, "--api-key", "bench-key",
+            "--sim-model-load-s", "0", "--sim-fixed-ttft-ms", "0", "--sim-fixed-itl-ms", "0",
+            "--max-num-seqs", "1024", "--sim-max-records", "100000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let _guard = SimProcess(child);
+    let base_url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base_url).await?;
+    let client = Client::new(
+        &Endpoint { base_url: base_url.clone(), model: "tiny".into(), api_key: Some(ApiKey::new("bench-key".into())) },
+        ClientConfig { request_timeout: Duration::from_secs(60), epoch: Instant::now(), keep_text: false },
+    )
+    .map_err(|e| e.to_string())?;
+    // Calibrate the prompt to 256 prompt tokens as the server counts them.
+    let mut words = 256usize;
+    let mut request = ChatRequest::default();
+    for _ in 0..4 {
+        request = ChatRequest {
+            messages: vec![ChatMessage::user(vec!["token"; words].join(" "))],
+            max_tokens: OUTPUT_TOKENS,
+            ignore_eos: Some(true),
+            ..ChatRequest::default()
+        };
+        let probe = client.chat(&request, Instant::now(), &CancellationToken::new(), "bench", String::new()).await;
+        let prompt = probe.record.usage.map(|u| u.prompt_tokens).ok_or_else(|| format!("calibration failed: {:?}", probe.record.failure))?;
+        if prompt == PROMPT_TOKENS {
+            break;
+        }
+        words = (words as i64 + PROMPT_TOKENS as i64 - prompt as i64).max(1) as usize;
+    }
+    let request = Arc::new(request);
+    // Warm-up: connections, allocator, simulator.
+    let _ = run_level(&client, request.clone(), 64, 500).await;
+    println!("client bench: {PROMPT_TOKENS} prompt tokens, {OUTPUT_TOKENS} streamed output tokens per request, simulator at zero delay in its own process");
+    println!(
+        "{:>11} {:>9} {:>8} {:>10} {:>12} {:>14} {:>16} {:>16} {:>7}",
+        "concurrency", "requests", "wall s", "req/s", "tokens/s", "CPU µs/req", "added TTFT p50", "added TTFT p99", "failed"
+    );
+    for (concurrency, total) in [(1usize, 2000usize), (64, 8000), (512, 8192)] {
+        let (records, wall, cpu) = run_level(&client, request.clone(), concurrency, total).await;
+        let truth = true_ttfts(&base_url).await?;
+        let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.succeeded()).collect();
+        let tokens: u64 = ok.iter().filter_map(|r| r.usage.map(|u| u.completion_tokens)).sum();
+        let mut added: Vec<f64> = ok
+            .iter()
+            .filter_map(|r| Some(r.ttft_ms? - truth.get(r.response_id.as_ref()?)?))
+            .collect();
+        added.sort_by(f64::total_cmp);
+        let pct = |p| if added.is_empty() { f64::NAN } else { percentile_sorted(&added, p) };
+        println!(
+            "{:>11} {:>9} {:>8.2} {:>10.0} {:>12.0} {:>14.1} {:>13.3} ms {:>13.3} ms {:>7}",
+            concurrency,
+            records.len(),
+            wall.as_secs_f64(),
+            ok.len() as f64 / wall.as_secs_f64(),
+            tokens as f64 / wall.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / records.len().max(1) as f64,
+            pct(50.0),
+            pct(99.0),
+            records.len() - ok.len()
+        );
+    }
+    Ok(())
+}

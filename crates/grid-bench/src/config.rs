@@ -354,7 +354,8 @@ impl BatteryConfig {
                 ..ReasoningConfig::default()
             },
             tool_calling: ToolCallingConfig {
-                max_tokens: 64,
+                // Room for a thinking section before the call.
+                max_tokens: 256,
                 ..ToolCallingConfig::default()
             },
             stability: StabilityConfig {

@@ -37,10 +37,10 @@ pub enum OutcomeStatus {
 #[serde(tag = "benchmark", rename_all = "snake_case")]
 pub enum BenchmarkDetails {
     KvCache(KvCacheReport),
-    LongConversation(LongConversationReport),
+    LongConversation(Box<LongConversationReport>),
     Reasoning(ReasoningReport),
     ToolCalling(ToolCallingReport),
-    Stability(StabilityReport),
+    Stability(Box<StabilityReport>),
     Concurrency(ConcurrencyReport),
     GpuProfile(GpuProfile),
 }

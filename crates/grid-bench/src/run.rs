@@ -348,7 +348,7 @@ async fn run_details(
         }
         BenchmarkName::LongConversation => {
             let (report, good, required) = benchmarks::long_conversation::run(context).await?;
-            (BenchmarkDetails::LongConversation(report), good, required)
+            (BenchmarkDetails::LongConversation(Box::new(report)), good, required)
         }
         BenchmarkName::Reasoning => {
             let (report, good, required) = benchmarks::reasoning::run(context).await?;
@@ -360,7 +360,7 @@ async fn run_details(
         }
         BenchmarkName::Stability => {
             let (report, good, required) = benchmarks::stability::run(context).await?;
-            (BenchmarkDetails::Stability(report), good, required)
+            (BenchmarkDetails::Stability(Box::new(report)), good, required)
         }
         BenchmarkName::Concurrency => {
             let (report, good, required) = benchmarks::concurrency::run(context).await?;

@@ -145,11 +145,11 @@ impl ServeSummary {
             .collect();
         let queue: Vec<f64> = ok.iter().map(|r| r.queue_delay_ms).collect();
         summary.ttft_samples = fill!(summary, ttft, mean_ttft_ms, median_ttft_ms, std_ttft_ms, p90_ttft_ms, p99_ttft_ms);
-        fill!(summary, ttfc, mean_ttfc_ms, median_ttfc_ms, std_ttfc_ms, p90_ttfc_ms, p99_ttfc_ms);
-        fill!(summary, tpot, mean_tpot_ms, median_tpot_ms, std_tpot_ms, p90_tpot_ms, p99_tpot_ms);
+        let _ = fill!(summary, ttfc, mean_ttfc_ms, median_ttfc_ms, std_ttfc_ms, p90_ttfc_ms, p99_ttfc_ms);
+        let _ = fill!(summary, tpot, mean_tpot_ms, median_tpot_ms, std_tpot_ms, p90_tpot_ms, p99_tpot_ms);
         summary.itl_samples = fill!(summary, itl, mean_itl_ms, median_itl_ms, std_itl_ms, p90_itl_ms, p99_itl_ms);
-        fill!(summary, e2el, mean_e2el_ms, median_e2el_ms, std_e2el_ms, p90_e2el_ms, p99_e2el_ms);
-        fill!(
+        let _ = fill!(summary, e2el, mean_e2el_ms, median_e2el_ms, std_e2el_ms, p90_e2el_ms, p99_e2el_ms);
+        let _ = fill!(
             summary,
             queue,
             mean_client_queue_time_ms,

@@ -88,7 +88,13 @@ pub struct LaunchFailure {
 impl LaunchFailure {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
         let transient = class.is_transient();
-        Self { class, message: message.into(), log_tail: Vec::new(), transient, source: None }
+        Self {
+            class,
+            message: message.into(),
+            log_tail: Vec::new(),
+            transient,
+            source: None,
+        }
     }
 
     pub fn with_tail(mut self, log_tail: Vec<String>) -> Self {
@@ -110,7 +116,9 @@ impl fmt::Display for LaunchFailure {
 
 impl std::error::Error for LaunchFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -149,7 +157,12 @@ const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         class: FailureClass::GpuOutOfMemory,
-        needles: &["CUDA out of memory", "OutOfMemoryError", "HIP out of memory", "CUDA error: out of memory"],
+        needles: &[
+            "CUDA out of memory",
+            "OutOfMemoryError",
+            "HIP out of memory",
+            "CUDA error: out of memory",
+        ],
         advice: "lower --gpu-memory-utilization or --max-num-seqs, or free GPU memory",
     },
     Pattern {
@@ -166,7 +179,11 @@ const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         class: FailureClass::PortInUse,
-        needles: &["Address already in use", "address already in use", "[Errno 98]"],
+        needles: &[
+            "Address already in use",
+            "address already in use",
+            "[Errno 98]",
+        ],
         advice: "stop whatever holds the port or publish another one",
     },
 ];
@@ -176,10 +193,17 @@ const PATTERNS: &[Pattern] = &[
 pub fn diagnose(exit: Option<&ExitInfo>, log_tail: &[String]) -> LaunchFailure {
     let text = log_tail.join("\n");
     for pattern in PATTERNS {
-        if let Some(line) =
-            log_tail.iter().rev().find(|line| pattern.needles.iter().any(|needle| line.contains(needle)))
+        if let Some(line) = log_tail
+            .iter()
+            .rev()
+            .find(|line| pattern.needles.iter().any(|needle| line.contains(needle)))
         {
-            let message = format!("{} ({}); log: {}", pattern.class, pattern.advice, line.trim());
+            let message = format!(
+                "{} ({}); log: {}",
+                pattern.class,
+                pattern.advice,
+                line.trim()
+            );
             return LaunchFailure::new(pattern.class.clone(), message).with_tail(log_tail.to_vec());
         }
     }

@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HealthConfig, HostConfig, PortBinding, ResourcesUlimits};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
-};
 use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HealthConfig, HostConfig, PortBinding, ResourcesUlimits,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,8 +25,8 @@ use crate::owner::{Owner, host_name};
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{NotReady, ReadinessConfig, http_client, wait_ready};
 use crate::{
-    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport, SweptItem,
-    TeardownError, TeardownReport, check_port_free, prepare,
+    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport,
+    SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
 };
 
 /// The labels every container we create carries.
@@ -101,9 +103,11 @@ impl Connector {
         let client = self.client()?;
         match tokio::time::timeout(self.timeout, client.negotiate_version()).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(source)) => {
-                Err(DaemonUnavailable { host: self.host.clone(), reason: source.to_string(), source: Some(source) })
-            }
+            Ok(Err(source)) => Err(DaemonUnavailable {
+                host: self.host.clone(),
+                reason: source.to_string(),
+                source: Some(source),
+            }),
             Err(_) => Err(DaemonUnavailable {
                 host: self.host.clone(),
                 reason: format!("no answer within {:?}", self.timeout),
@@ -115,7 +119,9 @@ impl Connector {
     /// Whether the engine runs on this machine (so host ports can be checked).
     fn is_local(&self) -> bool {
         self.host.starts_with("unix://")
-            || ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| self.remote_host().as_deref() == Some(*h))
+            || ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .any(|h| self.remote_host().as_deref() == Some(*h))
     }
 
     /// The host part of a tcp engine address.
@@ -141,7 +147,9 @@ pub struct DockerBackend {
 
 impl std::fmt::Debug for DockerBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerBackend").field("host", &self.connector.host).finish()
+        f.debug_struct("DockerBackend")
+            .field("host", &self.connector.host)
+            .finish()
     }
 }
 
@@ -155,7 +163,8 @@ fn status_of(error: &DockerError) -> Option<u16> {
 fn is_connection_error(error: &DockerError) -> bool {
     !matches!(
         error,
-        DockerError::DockerResponseServerError { .. } | DockerError::DockerContainerWaitError { .. }
+        DockerError::DockerResponseServerError { .. }
+            | DockerError::DockerContainerWaitError { .. }
     )
 }
 
@@ -172,9 +181,16 @@ impl DockerBackend {
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let connector = Connector { host, timeout: config.connect_timeout };
+        let connector = Connector {
+            host,
+            timeout: config.connect_timeout,
+        };
         let docker = connector.connect().await?;
-        Ok(Self { docker, connector, config })
+        Ok(Self {
+            docker,
+            connector,
+            config,
+        })
     }
 
     /// The bollard client, for callers that inspect what we started.
@@ -194,8 +210,11 @@ impl DockerBackend {
                 source: Some(error),
             })
         } else {
-            LaunchFailure::new(FailureClass::BackendError, format!("docker could not {operation}: {error}"))
-                .with_source(error)
+            LaunchFailure::new(
+                FailureClass::BackendError,
+                format!("docker could not {operation}: {error}"),
+            )
+            .with_source(error)
         }
     }
 
@@ -222,7 +241,10 @@ impl DockerBackend {
             }
         }
         if cancel.is_cancelled() {
-            return Err(LaunchFailure::new(FailureClass::Cancelled, "cancelled before the container was created"));
+            return Err(LaunchFailure::new(
+                FailureClass::Cancelled,
+                "cancelled before the container was created",
+            ));
         }
 
         let body = self.create_body(profile, &resolved, spec);
@@ -230,21 +252,29 @@ impl DockerBackend {
         if let Some(name) = &resolved.container_name {
             options = options.name(name);
         }
-        let created = self.docker.create_container(Some(options.build()), body).await.map_err(|error| {
-            match status_of(&error) {
+        let created = self
+            .docker
+            .create_container(Some(options.build()), body)
+            .await
+            .map_err(|error| match status_of(&error) {
                 Some(404) => LaunchFailure::new(
                     FailureClass::MissingImage,
-                    format!("image {} disappeared before the container was created: {error}", resolved.image),
+                    format!(
+                        "image {} disappeared before the container was created: {error}",
+                        resolved.image
+                    ),
                 ),
                 Some(409) => LaunchFailure::new(
                     FailureClass::ForeignContainer,
                     format!("another container took the name while we prepared ours: {error}"),
                 ),
                 _ => self.daemon_failure("create the container", error),
-            }
-        })?;
+            })?;
         let id = created.id;
-        let guard = ContainerGuard { connector: self.connector.clone(), id: Some(id.clone()) };
+        let guard = ContainerGuard {
+            connector: self.connector.clone(),
+            id: Some(id.clone()),
+        };
         sink.note(&format!("container {} created", short(&id)));
 
         let started_at = Instant::now();
@@ -271,15 +301,33 @@ impl DockerBackend {
         let endpoint = match self.endpoint(&resolved, &id).await {
             Ok(endpoint) => endpoint,
             Err(failure) => {
+                // A server that exits at once takes its port bindings and
+                // network address with it: that is an exit to diagnose.
+                if let Some(info) = server.wait_exit(Duration::from_secs(2)).await {
+                    return Err(server.fail_exited(info).await);
+                }
                 let _ = server.shutdown(Duration::ZERO).await;
                 return Err(failure);
             }
         };
         let client = http_client(&self.config.readiness);
         let deadline = started_at + spec.ready_timeout;
-        match wait_ready(&client, &endpoint, &mut exit_receiver, deadline, &self.config.readiness, cancel).await {
+        match wait_ready(
+            &client,
+            &endpoint,
+            &mut exit_receiver,
+            deadline,
+            &self.config.readiness,
+            cancel,
+        )
+        .await
+        {
             Ok(ready) => {
-                sink.note(&format!("ready after {:?} at {}", ready.at - started_at, endpoint.base_url));
+                sink.note(&format!(
+                    "ready after {:?} at {}",
+                    ready.at - started_at,
+                    endpoint.base_url
+                ));
                 Ok(RunningServer {
                     endpoint,
                     ready_after: ready.at - started_at,
@@ -288,15 +336,12 @@ impl DockerBackend {
                     handle: ServerHandle::Docker(server),
                 })
             }
-            Err(NotReady::Exited(info)) => {
-                server.drain_logs().await;
-                let failure = diagnose(Some(&info), &sink.tail());
-                sink.note(&format!("failed: {failure}"));
-                let _ = server.shutdown(Duration::ZERO).await;
-                Err(failure)
-            }
+            Err(NotReady::Exited(info)) => Err(server.fail_exited(info).await),
             Err(NotReady::TimedOut { last_problem }) => {
-                sink.note(&format!("not ready within {:?}; last problem: {last_problem}", spec.ready_timeout));
+                sink.note(&format!(
+                    "not ready within {:?}; last problem: {last_problem}",
+                    spec.ready_timeout
+                ));
                 let _ = server.shutdown(Duration::ZERO).await;
                 let mut failure = diagnose(None, &sink.tail());
                 if failure.class == FailureClass::HealthTimeout {
@@ -310,8 +355,11 @@ impl DockerBackend {
             Err(NotReady::Cancelled) => {
                 sink.note("cancelled while waiting for readiness; removing the container");
                 let _ = server.shutdown(Duration::ZERO).await;
-                Err(LaunchFailure::new(FailureClass::Cancelled, "cancelled while waiting for the server to become ready")
-                    .with_tail(sink.tail()))
+                Err(LaunchFailure::new(
+                    FailureClass::Cancelled,
+                    "cancelled while waiting for the server to become ready",
+                )
+                .with_tail(sink.tail()))
             }
         }
     }
@@ -334,24 +382,37 @@ impl DockerBackend {
 
     /// A container already holding the profile's name: ours is replaced, a
     /// foreign one is refused unless the spec allows replacing it.
-    async fn clear_name(&self, name: &str, spec: &LaunchSpec, sink: &LogSink) -> Result<(), LaunchFailure> {
+    async fn clear_name(
+        &self,
+        name: &str,
+        spec: &LaunchSpec,
+        sink: &LogSink,
+    ) -> Result<(), LaunchFailure> {
         let mut filters = HashMap::new();
         filters.insert("name".to_string(), vec![format!("^/{name}$")]);
-        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
         let containers = self
             .docker
             .list_containers(Some(options))
             .await
             .map_err(|error| self.daemon_failure("list containers", error))?;
         for container in containers {
-            let Some(id) = container.id.clone() else { continue };
+            let Some(id) = container.id.clone() else {
+                continue;
+            };
             let names = container.names.clone().unwrap_or_default();
             if !names.iter().any(|n| n.trim_start_matches('/') == name) {
                 continue;
             }
             let labels = container.labels.clone().unwrap_or_default();
             let ours = labels.get(labels::TOOL).map(String::as_str) == Some(labels::TOOL_VALUE);
-            let state = container.state.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default();
+            let state = container
+                .state
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default();
             if ours {
                 let owner = owner_from_labels(&labels);
                 let is_us = owner.as_ref().is_some_and(|o| *o == self.config.owner);
@@ -368,9 +429,15 @@ impl DockerBackend {
                         ),
                     ));
                 }
-                sink.note(&format!("replacing leftover vllm-grid container {name} ({})", short(&id)));
+                sink.note(&format!(
+                    "replacing leftover vllm-grid container {name} ({})",
+                    short(&id)
+                ));
             } else if spec.replace_foreign {
-                sink.note(&format!("replacing foreign container {name} ({}) as explicitly allowed", short(&id)));
+                sink.note(&format!(
+                    "replacing foreign container {name} ({}) as explicitly allowed",
+                    short(&id)
+                ));
             } else {
                 return Err(LaunchFailure::new(
                     FailureClass::ForeignContainer,
@@ -385,21 +452,34 @@ impl DockerBackend {
                     ),
                 ));
             }
-            self.remove(&id).await.map_err(|error| self.daemon_failure(&format!("remove container {name}"), error))?;
+            self.remove(&id)
+                .await
+                .map_err(|error| self.daemon_failure(&format!("remove container {name}"), error))?;
         }
         Ok(())
     }
 
-    fn create_body(&self, profile: &Profile, resolved: &ResolvedProfile, spec: &LaunchSpec) -> ContainerCreateBody {
-        let mut all_labels: HashMap<String, String> =
-            resolved.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    fn create_body(
+        &self,
+        profile: &Profile,
+        resolved: &ResolvedProfile,
+        spec: &LaunchSpec,
+    ) -> ContainerCreateBody {
+        let mut all_labels: HashMap<String, String> = resolved
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let owner = &self.config.owner;
         for (key, value) in [
             (labels::TOOL, labels::TOOL_VALUE.to_string()),
             (labels::RUN_ID, spec.run_id.clone()),
             (labels::CONFIG_ID, spec.config_id.clone()),
             (labels::OWNER_PID, owner.pid.to_string()),
-            (labels::OWNER_START, owner.start_ticks.map(|t| t.to_string()).unwrap_or_default()),
+            (
+                labels::OWNER_START,
+                owner.start_ticks.map(|t| t.to_string()).unwrap_or_default(),
+            ),
             (labels::HOST, owner.host.clone()),
         ] {
             all_labels.insert(key.to_string(), value);
@@ -411,12 +491,14 @@ impl DockerBackend {
             if !exposed.contains(&key) {
                 exposed.push(key.clone());
             }
-            port_bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(
-                PortBinding {
+            port_bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
                     host_ip: Some(mapping.host_ip.clone().unwrap_or_default()),
                     host_port: Some(mapping.host_port.map(|p| p.to_string()).unwrap_or_default()),
-                },
-            );
+                });
         }
         let device_requests: Vec<DeviceRequest> = profile
             .gpus
@@ -426,11 +508,16 @@ impl DockerBackend {
                 count: gpu.count,
                 device_ids: (!gpu.device_ids.is_empty()).then(|| gpu.device_ids.clone()),
                 capabilities: Some(vec![gpu.capabilities.clone()]),
-                options: (!gpu.options.is_empty())
-                    .then(|| gpu.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                options: (!gpu.options.is_empty()).then(|| {
+                    gpu.options
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                }),
             })
             .collect();
-        let nanos = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let nanos =
+            |d: Option<Duration>| d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let healthcheck = resolved.healthcheck.as_ref().map(|h| HealthConfig {
             test: Some(h.test.clone()),
             interval: nanos(h.interval),
@@ -450,7 +537,11 @@ impl DockerBackend {
                 profile
                     .ulimits
                     .iter()
-                    .map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
+                    .map(|u| ResourcesUlimits {
+                        name: Some(u.name.clone()),
+                        soft: Some(u.soft),
+                        hard: Some(u.hard),
+                    })
                     .collect()
             }),
             device_requests: (!device_requests.is_empty()).then_some(device_requests),
@@ -463,7 +554,13 @@ impl DockerBackend {
             image: Some(resolved.image.clone()),
             cmd: (!resolved.command.is_empty()).then(|| resolved.command.clone()),
             entrypoint: resolved.entrypoint.clone(),
-            env: Some(resolved.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(
+                resolved
+                    .environment
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
             labels: Some(all_labels),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             healthcheck,
@@ -476,10 +573,17 @@ impl DockerBackend {
 
     /// Where the started server answers: the published port as the engine
     /// reports it (so `127.0.0.1::8000` works), or the host network.
-    async fn endpoint(&self, resolved: &ResolvedProfile, id: &str) -> Result<ServerEndpoint, LaunchFailure> {
+    async fn endpoint(
+        &self,
+        resolved: &ResolvedProfile,
+        id: &str,
+    ) -> Result<ServerEndpoint, LaunchFailure> {
         let served_model = resolved.served_model.clone().unwrap_or_default();
         let api_key = resolved.api_key.clone();
-        let local_host = self.connector.remote_host().unwrap_or_else(|| "127.0.0.1".to_string());
+        let local_host = self
+            .connector
+            .remote_host()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
         if resolved.network_mode_is_host() {
             return Ok(ServerEndpoint {
                 base_url: format!("http://{local_host}:{}", resolved.server_port),
@@ -500,7 +604,11 @@ impl DockerBackend {
             .and_then(|ports| ports.get(&key).cloned().flatten())
             .and_then(|bindings| {
                 // Prefer IPv4 when the engine publishes on both families.
-                bindings.iter().find(|b| !b.host_ip.as_deref().unwrap_or("").contains(':')).cloned().or_else(|| bindings.first().cloned())
+                bindings
+                    .iter()
+                    .find(|b| !b.host_ip.as_deref().unwrap_or("").contains(':'))
+                    .cloned()
+                    .or_else(|| bindings.first().cloned())
             });
         if let Some(binding) = binding {
             let port = binding.host_port.unwrap_or_default();
@@ -510,7 +618,11 @@ impl DockerBackend {
                 ip if ip.contains(':') => format!("[{ip}]"),
                 ip => ip.to_string(),
             };
-            return Ok(ServerEndpoint { base_url: format!("http://{host}:{port}"), served_model, api_key });
+            return Ok(ServerEndpoint {
+                base_url: format!("http://{host}:{port}"),
+                served_model,
+                api_key,
+            });
         }
         // Not published: reach the container on its network (Linux engines).
         let address = settings
@@ -542,17 +654,28 @@ impl DockerBackend {
     /// Removes containers left by dead owners (see [`SweepOptions`]).
     pub async fn sweep_leftovers(&self, options: &SweepOptions) -> Result<SweepReport, SweepError> {
         let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)]);
-        let list = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        filters.insert(
+            "label".to_string(),
+            vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)],
+        );
+        let list = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
         let containers = self
             .docker
             .list_containers(Some(list))
             .await
-            .map_err(|source| SweepError::Docker { operation: "list containers", source })?;
+            .map_err(|source| SweepError::Docker {
+                operation: "list containers",
+                source,
+            })?;
         let this_host = host_name();
         let mut report = SweepReport::default();
         for container in containers {
-            let Some(id) = container.id.clone() else { continue };
+            let Some(id) = container.id.clone() else {
+                continue;
+            };
             let labels = container.labels.clone().unwrap_or_default();
             let owner = owner_from_labels(&labels);
             let item = SweptItem {
@@ -574,7 +697,12 @@ impl DockerBackend {
             match remove_container(&self.docker, &id).await {
                 Ok(()) => report.removed.push(item),
                 Err(source) if status_of(&source) == Some(404) => report.removed.push(item),
-                Err(source) => return Err(SweepError::Docker { operation: "remove a leftover container", source }),
+                Err(source) => {
+                    return Err(SweepError::Docker {
+                        operation: "remove a leftover container",
+                        source,
+                    });
+                }
             }
         }
         Ok(report)
@@ -593,19 +721,33 @@ fn owner_from_labels(labels: &HashMap<String, String>) -> Option<Owner> {
 fn classify_start_error(resolved: &ResolvedProfile, error: DockerError) -> LaunchFailure {
     let text = error.to_string();
     let lower = text.to_lowercase();
-    let (class, advice) = if lower.contains("port is already allocated") || lower.contains("address already in use") {
-        (FailureClass::PortInUse, "a host port of the profile is taken; free it or publish another port".to_string())
+    let (class, advice) = if lower.contains("port is already allocated")
+        || lower.contains("address already in use")
+    {
+        (
+            FailureClass::PortInUse,
+            "a host port of the profile is taken; free it or publish another port".to_string(),
+        )
     } else if lower.contains("could not select device driver") {
         (
             FailureClass::BackendError,
             "the engine cannot give GPUs to containers; install the NVIDIA Container Toolkit and restart docker".to_string(),
         )
     } else if lower.contains("unknown or invalid runtime") {
-        (FailureClass::BackendError, "the profile's `runtime` is not configured in the engine".to_string())
+        (
+            FailureClass::BackendError,
+            "the profile's `runtime` is not configured in the engine".to_string(),
+        )
     } else if is_connection_error(&error) {
-        (FailureClass::DaemonUnavailable, "the engine stopped answering".to_string())
+        (
+            FailureClass::DaemonUnavailable,
+            "the engine stopped answering".to_string(),
+        )
     } else {
-        (FailureClass::BackendError, format!("docker could not start a container from {}", resolved.image))
+        (
+            FailureClass::BackendError,
+            format!("docker could not start a container from {}", resolved.image),
+        )
     };
     LaunchFailure::new(class, format!("{advice}: {text}")).with_source(error)
 }
@@ -613,7 +755,10 @@ fn classify_start_error(resolved: &ResolvedProfile, error: DockerError) -> Launc
 /// Kills and removes a container (and its anonymous volumes); a container
 /// already gone counts as removed.
 async fn remove_container(docker: &Docker, id: &str) -> Result<(), DockerError> {
-    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
     match docker.remove_container(id, Some(options)).await {
         Ok(()) => Ok(()),
         Err(error) if status_of(&error) == Some(404) => Ok(()),
@@ -625,11 +770,17 @@ async fn remove_container(docker: &Docker, id: &str) -> Result<(), DockerError> 
 
 /// Follows the container's output into the log from its first line.
 async fn stream_logs(docker: Docker, id: String, sink: LogSink) {
-    let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
+    let options = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
     let mut stream = docker.logs(&id, Some(options));
     while let Some(item) = stream.next().await {
         match item {
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => sink.write_chunk(0, &message),
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                sink.write_chunk(0, &message)
+            }
             Ok(LogOutput::StdErr { message }) => sink.write_chunk(1, &message),
             Ok(LogOutput::StdIn { .. }) => {}
             Err(error) => {
@@ -644,20 +795,31 @@ async fn stream_logs(docker: Docker, id: String, sink: LogSink) {
 /// Publishes the container's exit (code, OOMKilled) as soon as it happens.
 async fn watch_exit(docker: Docker, id: String, sender: watch::Sender<Option<ExitInfo>>) {
     loop {
-        let options = WaitContainerOptionsBuilder::new().condition("not-running").build();
+        let options = WaitContainerOptionsBuilder::new()
+            .condition("not-running")
+            .build();
         let mut stream = docker.wait_container(&id, Some(options));
         let outcome = stream.next().await;
-        let broken = matches!(&outcome, Some(Err(error)) if is_connection_error(error)) || outcome.is_none();
+        let broken =
+            matches!(&outcome, Some(Err(error)) if is_connection_error(error)) || outcome.is_none();
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
                 let state = inspect.state.unwrap_or_default();
-                if state.running != Some(true) && state.status != Some(bollard::models::ContainerStateStatusEnum::CREATED) {
-                    let _ = sender.send(Some(ExitInfo { code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false) }));
+                if state.running != Some(true)
+                    && state.status != Some(bollard::models::ContainerStateStatusEnum::CREATED)
+                {
+                    let _ = sender.send(Some(ExitInfo {
+                        code: state.exit_code,
+                        oom_killed: state.oom_killed.unwrap_or(false),
+                    }));
                     return;
                 }
             }
             Err(error) if status_of(&error) == Some(404) => {
-                let _ = sender.send(Some(ExitInfo { code: None, oom_killed: false }));
+                let _ = sender.send(Some(ExitInfo {
+                    code: None,
+                    oom_killed: false,
+                }));
                 return;
             }
             Err(_) => {}
@@ -735,7 +897,10 @@ pub(crate) struct DockerServer {
 
 impl Drop for DockerServer {
     fn drop(&mut self) {
-        for task in [self.log_task.take(), self.exit_task.take()].into_iter().flatten() {
+        for task in [self.log_task.take(), self.exit_task.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         // The guard field drops after this, removing the container if armed.
@@ -763,9 +928,21 @@ impl DockerServer {
                     oom_killed: state.oom_killed.unwrap_or(false),
                 })
             }
-            Err(error) if status_of(&error) == Some(404) => Some(ExitInfo { code: None, oom_killed: false }),
+            Err(error) if status_of(&error) == Some(404) => Some(ExitInfo {
+                code: None,
+                oom_killed: false,
+            }),
             Err(_) => None,
         }
+    }
+
+    /// Diagnoses a server that exited before it was ready, then removes it.
+    async fn fail_exited(&mut self, info: ExitInfo) -> LaunchFailure {
+        self.drain_logs().await;
+        let failure = diagnose(Some(&info), &self.sink.tail());
+        self.sink.note(&format!("failed: {failure}"));
+        let _ = self.shutdown(Duration::ZERO).await;
+        failure
     }
 
     /// Waits (briefly) for the log stream to deliver the last lines.
@@ -801,7 +978,11 @@ impl DockerServer {
             Ok(()) => Ok(()),
             // 409: not running any more; 404: already gone.
             Err(error) if matches!(status_of(&error), Some(404 | 409)) => Ok(()),
-            Err(source) => Err(TeardownError::Docker { operation: "signal", container: self.id.clone(), source }),
+            Err(source) => Err(TeardownError::Docker {
+                operation: "signal",
+                container: self.id.clone(),
+                source,
+            }),
         }
     }
 
@@ -820,21 +1001,29 @@ impl DockerServer {
             }
         }
         self.drain_logs().await;
-        remove_container(&self.docker, &self.id).await.map_err(|source| TeardownError::Docker {
-            operation: "remove",
-            container: self.id.clone(),
-            source,
-        })?;
+        remove_container(&self.docker, &self.id)
+            .await
+            .map_err(|source| TeardownError::Docker {
+                operation: "remove",
+                container: self.id.clone(),
+                source,
+            })?;
         // Verify: the engine no longer knows the container.
         let verify_deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.docker.inspect_container(&self.id, None).await {
                 Err(error) if status_of(&error) == Some(404) => break,
                 Err(source) if is_connection_error(&source) => {
-                    return Err(TeardownError::Docker { operation: "inspect", container: self.id.clone(), source });
+                    return Err(TeardownError::Docker {
+                        operation: "inspect",
+                        container: self.id.clone(),
+                        source,
+                    });
                 }
                 _ if Instant::now() >= verify_deadline => {
-                    return Err(TeardownError::StillPresent { container: self.id.clone() });
+                    return Err(TeardownError::StillPresent {
+                        container: self.id.clone(),
+                    });
                 }
                 _ => {
                     let _ = remove_container(&self.docker, &self.id).await;
@@ -846,14 +1035,22 @@ impl DockerServer {
         if let Some(task) = self.exit_task.take() {
             task.abort();
         }
-        Ok(TeardownReport { duration: started.elapsed(), killed, exit })
+        Ok(TeardownReport {
+            duration: started.elapsed(),
+            killed,
+            exit,
+        })
     }
 
     pub(crate) async fn teardown(mut self) -> Result<TeardownReport, TeardownError> {
         let grace = self.grace;
         let result = self.shutdown(grace).await;
         if let Ok(report) = &result {
-            self.sink.note(&format!("torn down in {:?}{}", report.duration, if report.killed { " (killed)" } else { "" }));
+            self.sink.note(&format!(
+                "torn down in {:?}{}",
+                report.duration,
+                if report.killed { " (killed)" } else { "" }
+            ));
         }
         // On error the guard is still armed and tries once more on drop.
         result

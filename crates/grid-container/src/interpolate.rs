@@ -31,7 +31,11 @@ pub struct SyntaxError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(String),
-    Reference { name: String, operator: Operator, word: Vec<Segment> },
+    Reference {
+        name: String,
+        operator: Operator,
+        word: Vec<Segment>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +73,10 @@ fn parse_until(
     in_braces: bool,
     text: &str,
 ) -> Result<(Vec<Segment>, usize), SyntaxError> {
-    let error = |problem: &str| SyntaxError { text: text.to_string(), problem: problem.to_string() };
+    let error = |problem: &str| SyntaxError {
+        text: text.to_string(),
+        problem: problem.to_string(),
+    };
     let mut segments = Vec::new();
     let mut literal = String::new();
     let mut i = start;
@@ -150,7 +157,11 @@ fn parse_until(
                 if !literal.is_empty() {
                     segments.push(Segment::Literal(std::mem::take(&mut literal)));
                 }
-                segments.push(Segment::Reference { name, operator, word });
+                segments.push(Segment::Reference {
+                    name,
+                    operator,
+                    word,
+                });
                 i = j;
             }
             Some(&next) if is_name_start(next) => {
@@ -214,7 +225,11 @@ pub struct Expander<'a> {
 
 impl<'a> Expander<'a> {
     pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Self { lookup, redactor: Redactor::new(), unresolved: Vec::new() }
+        Self {
+            lookup,
+            redactor: Redactor::new(),
+            unresolved: Vec::new(),
+        }
     }
 
     /// The expanded text. Unresolved references are recorded in
@@ -234,7 +249,11 @@ impl<'a> Expander<'a> {
         for segment in segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Reference { name, operator, word } => {
+                Segment::Reference {
+                    name,
+                    operator,
+                    word,
+                } => {
                     let value = (self.lookup)(name);
                     let is_set = value.is_some();
                     let is_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
@@ -245,7 +264,10 @@ impl<'a> Expander<'a> {
                                 self.redactor.add(&value);
                                 out.push_str(&value);
                             } else {
-                                self.note_unresolved(name, if is_set { "set but empty" } else { "unset" });
+                                self.note_unresolved(
+                                    name,
+                                    if is_set { "set but empty" } else { "unset" },
+                                );
                             }
                         }
                         Operator::Default(colon) => {
@@ -267,7 +289,11 @@ impl<'a> Expander<'a> {
                                 out.push_str(&value);
                             } else {
                                 let message = self.expand_segments(word);
-                                let reason = if message.is_empty() { "unset".to_string() } else { message };
+                                let reason = if message.is_empty() {
+                                    "unset".to_string()
+                                } else {
+                                    message
+                                };
                                 self.note_unresolved(name, &reason);
                             }
                         }
@@ -287,7 +313,10 @@ impl<'a> Expander<'a> {
 
     fn note_unresolved(&mut self, name: &str, reason: &str) {
         if !self.unresolved.iter().any(|u| u.name == name) {
-            self.unresolved.push(UnresolvedVariable { name: name.to_string(), reason: reason.to_string() });
+            self.unresolved.push(UnresolvedVariable {
+                name: name.to_string(),
+                reason: reason.to_string(),
+            });
         }
     }
 }

@@ -27,15 +27,16 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 pub use diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
-pub use docker::{DockerBackend, DockerBackendConfig, DaemonUnavailable, labels};
+pub use docker::{DaemonUnavailable, DockerBackend, DockerBackendConfig, labels};
 pub use interpolate::UnresolvedVariable;
 pub use logs::{LogFileError, TAIL_LINES};
 pub use owner::{Owner, host_name, process_exists};
-pub use process::{ProcessBackend, ProcessBackendConfig, PidRecord};
+pub use process::{PidRecord, ProcessBackend, ProcessBackendConfig};
 pub use profile::{
-    DEFAULT_SERVER_PORT, EnvEntry, GpuRequest, Healthcheck, LoadedProfile, PortMapping, ProcessHints, Profile,
-    ProfileError, ProfileOptions, ResolveError, ResolvedProfile, Ulimit, load_profile, load_profile_with,
-    parse_bytes, parse_duration, parse_port, parse_profile, parse_profile_with, split_words,
+    DEFAULT_SERVER_PORT, EnvEntry, GpuRequest, Healthcheck, LoadedProfile, PortMapping,
+    ProcessHints, Profile, ProfileError, ProfileOptions, ResolveError, ResolvedProfile, Ulimit,
+    load_profile, load_profile_with, parse_bytes, parse_duration, parse_port, parse_profile,
+    parse_profile_with, split_words,
 };
 pub use ready::ReadinessConfig;
 pub use render::{flag_value, render_command, served_model_from_command, setting_tokens};
@@ -204,7 +205,9 @@ pub enum TeardownError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("container {container} is still present after removal; remove it with `docker rm -f {container}`")]
+    #[error(
+        "container {container} is still present after removal; remove it with `docker rm -f {container}`"
+    )]
     StillPresent { container: String },
     #[error("cannot signal process group {pgid}")]
     Signal {
@@ -294,7 +297,6 @@ impl Backend {
     }
 }
 
-
 /// The failure for a profile that cannot be resolved.
 pub(crate) fn resolve_failure(error: ResolveError) -> LaunchFailure {
     let class = match &error {
@@ -318,8 +320,9 @@ pub(crate) fn prepare(
         }
     };
     let resolved = rendered.resolve(&lookup).map_err(resolve_failure)?;
-    let sink = logs::LogSink::create(&spec.log_dir, resolved.redactor.clone())
-        .map_err(|e| LaunchFailure::new(FailureClass::BackendError, e.to_string()).with_source(e))?;
+    let sink = logs::LogSink::create(&spec.log_dir, resolved.redactor.clone()).map_err(|e| {
+        LaunchFailure::new(FailureClass::BackendError, e.to_string()).with_source(e)
+    })?;
     sink.note(&format!(
         "run {} config {} ({}) on the {backend} backend, profile {}",
         spec.run_id, spec.config_id, spec.config_name, profile.source
@@ -331,7 +334,11 @@ pub(crate) fn prepare(
 
 /// Checks that a host port is free by binding it for a moment.
 pub(crate) fn check_port_free(host_ip: &str, port: u16) -> Result<(), LaunchFailure> {
-    let address = if host_ip.contains(':') { format!("[{host_ip}]:{port}") } else { format!("{host_ip}:{port}") };
+    let address = if host_ip.contains(':') {
+        format!("[{host_ip}]:{port}")
+    } else {
+        format!("{host_ip}:{port}")
+    };
     match std::net::TcpListener::bind(&address) {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => Err(LaunchFailure::new(

@@ -39,8 +39,14 @@ impl LogSink {
     /// Creates (truncates) `dir/container.log`, creating `dir`.
     pub fn create(dir: &Path, redactor: Redactor) -> Result<Self, LogFileError> {
         let path = dir.join("container.log");
-        std::fs::create_dir_all(dir).map_err(|source| LogFileError { path: dir.to_path_buf(), source })?;
-        let file = File::create(&path).map_err(|source| LogFileError { path: path.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| LogFileError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let file = File::create(&path).map_err(|source| LogFileError {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Self {
             path,
             redactor: Arc::new(redactor),
@@ -123,6 +129,8 @@ impl LogSink {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the buffer usable.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

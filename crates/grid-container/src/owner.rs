@@ -16,7 +16,11 @@ impl Owner {
     /// This process.
     pub fn current() -> Self {
         let pid = std::process::id();
-        Self { pid, start_ticks: process_start_ticks(pid), host: host_name() }
+        Self {
+            pid,
+            start_ticks: process_start_ticks(pid),
+            host: host_name(),
+        }
     }
 
     /// Whether the owner still runs. Only meaningful on the owner's host: an
@@ -56,13 +60,18 @@ pub fn process_start_ticks(pid: u32) -> Option<u64> {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rfind(')').map(|i| stat[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rfind(')')
+                .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn process_exists(pid: u32) -> bool {
-    let Ok(pid_i32) = i32::try_from(pid) else { return false };
+    let Ok(pid_i32) = i32::try_from(pid) else {
+        return false;
+    };
     if pid_i32 <= 0 {
         return false;
     }
@@ -89,7 +98,11 @@ pub fn send_signal(target: i32, signal: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes two integers and touches no memory of ours; a
     // wrong target is reported through errno, never undefined behaviour.
     let result = unsafe { libc::kill(target, signal) };
-    if result == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The host name, as the kernel reports it.

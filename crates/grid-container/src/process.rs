@@ -15,13 +15,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
 use crate::logs::LogSink;
-use crate::owner::{Owner, group_exists, host_name, process_matches, process_start_ticks, send_signal};
+use crate::owner::{
+    Owner, group_exists, host_name, process_matches, process_start_ticks, send_signal,
+};
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{NotReady, ReadinessConfig, http_client, wait_ready};
 use crate::render::render_command;
 use crate::{
-    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport, SweptItem,
-    TeardownError, TeardownReport, check_port_free, prepare,
+    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport,
+    SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
 };
 
 #[derive(Debug, Clone)]
@@ -80,7 +82,10 @@ impl ProcessBackend {
     /// The program and arguments the server runs with (expanded), and where
     /// it listens. The server listens where the container's port would have
     /// been published, so the endpoint is the same on both backends.
-    fn argv(&self, resolved: &ResolvedProfile) -> Result<(Vec<String>, String, u16), LaunchFailure> {
+    fn argv(
+        &self,
+        resolved: &ResolvedProfile,
+    ) -> Result<(Vec<String>, String, u16), LaunchFailure> {
         let entry = resolved
             .process_entrypoint
             .clone()
@@ -89,17 +94,34 @@ impl ProcessBackend {
             .unwrap_or_else(|| self.config.default_entrypoint.clone());
         let mut argv = Vec::new();
         let program = entry[0].clone();
-        let file_name = Path::new(&program).file_name().and_then(|n| n.to_str()).unwrap_or(&program).to_string();
-        match self.config.program_overrides.get(&program).or_else(|| self.config.program_overrides.get(&file_name)) {
-            Some(replacement) if !replacement.is_empty() => argv.extend(replacement.iter().cloned()),
+        let file_name = Path::new(&program)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&program)
+            .to_string();
+        match self
+            .config
+            .program_overrides
+            .get(&program)
+            .or_else(|| self.config.program_overrides.get(&file_name))
+        {
+            Some(replacement) if !replacement.is_empty() => {
+                argv.extend(replacement.iter().cloned())
+            }
             _ => argv.push(program),
         }
         argv.extend(entry[1..].iter().cloned());
         let (host, port, command) = if resolved.network_mode_is_host() {
-            ("127.0.0.1".to_string(), resolved.server_port, resolved.command.clone())
+            (
+                "127.0.0.1".to_string(),
+                resolved.server_port,
+                resolved.command.clone(),
+            )
         } else {
             let mapping = resolved.server_mapping();
-            let host = mapping.and_then(|m| m.host_ip.clone()).unwrap_or_else(|| "127.0.0.1".to_string());
+            let host = mapping
+                .and_then(|m| m.host_ip.clone())
+                .unwrap_or_else(|| "127.0.0.1".to_string());
             let port = match mapping.and_then(|m| m.host_port) {
                 Some(port) => port,
                 None => free_port(&host)?,
@@ -107,8 +129,14 @@ impl ProcessBackend {
             let command = render_command(
                 &resolved.command,
                 &[
-                    FlagSetting::Value { flag: "host".to_string(), value: host.clone() },
-                    FlagSetting::Value { flag: "port".to_string(), value: port.to_string() },
+                    FlagSetting::Value {
+                        flag: "host".to_string(),
+                        value: host.clone(),
+                    },
+                    FlagSetting::Value {
+                        flag: "port".to_string(),
+                        value: port.to_string(),
+                    },
                 ],
             );
             (host, port, command)
@@ -132,14 +160,27 @@ impl ProcessBackend {
         let (resolved, sink) = prepare(profile, spec, "process")?;
         let (argv, connect_host, port) = self.argv(&resolved)?;
         check_program(&argv[0])?;
-        check_port_free(if connect_host.starts_with('[') { "::1" } else { &connect_host }, port)?;
+        check_port_free(
+            if connect_host.starts_with('[') {
+                "::1"
+            } else {
+                &connect_host
+            },
+            port,
+        )?;
         if cancel.is_cancelled() {
-            return Err(LaunchFailure::new(FailureClass::Cancelled, "cancelled before the server was started"));
+            return Err(LaunchFailure::new(
+                FailureClass::Cancelled,
+                "cancelled before the server was started",
+            ));
         }
         std::fs::create_dir_all(&self.config.state_dir).map_err(|error| {
             LaunchFailure::new(
                 FailureClass::BackendError,
-                format!("cannot create the pid directory {}: {error}", self.config.state_dir.display()),
+                format!(
+                    "cannot create the pid directory {}: {error}",
+                    self.config.state_dir.display()
+                ),
             )
             .with_source(error)
         })?;
@@ -147,7 +188,12 @@ impl ProcessBackend {
         let mut command = tokio::process::Command::new(&argv[0]);
         command
             .args(&argv[1..])
-            .envs(resolved.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                resolved
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -161,10 +207,14 @@ impl ProcessBackend {
             } else {
                 FailureClass::BackendError
             };
-            LaunchFailure::new(class, format!("cannot start {}: {error}", argv[0])).with_source(error)
+            LaunchFailure::new(class, format!("cannot start {}: {error}", argv[0]))
+                .with_source(error)
         })?;
         let Some(pid) = child.id() else {
-            return Err(LaunchFailure::new(FailureClass::BackendError, format!("{} exited at once", argv[0])));
+            return Err(LaunchFailure::new(
+                FailureClass::BackendError,
+                format!("{} exited at once", argv[0]),
+            ));
         };
         let pgid = i32::try_from(pid).unwrap_or(i32::MAX);
         let record = PidRecord {
@@ -176,16 +226,25 @@ impl ProcessBackend {
             config_id: spec.config_id.clone(),
         };
         let pid_file = self.config.state_dir.join(pid_file_name(spec, pid));
-        let guard = ProcessGuard { pgid: Some(pgid), pid_file: pid_file.clone() };
+        let guard = ProcessGuard {
+            pgid: Some(pgid),
+            pid_file: pid_file.clone(),
+        };
         if let Err(error) = write_atomically(&pid_file, &record) {
             drop(guard);
             return Err(LaunchFailure::new(
                 FailureClass::BackendError,
-                format!("cannot write the pid file {}: {error}; the server was stopped", pid_file.display()),
+                format!(
+                    "cannot write the pid file {}: {error}; the server was stopped",
+                    pid_file.display()
+                ),
             )
             .with_source(error));
         }
-        sink.note(&format!("process {pid} started (pid file {})", pid_file.display()));
+        sink.note(&format!(
+            "process {pid} started (pid file {})",
+            pid_file.display()
+        ));
 
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -197,8 +256,14 @@ impl ProcessBackend {
         let (exit_sender, mut exit_receiver) = watch::channel(None);
         let exit_task = tokio::spawn(async move {
             let info = match child.wait().await {
-                Ok(status) => ExitInfo { code: exit_code(&status), oom_killed: false },
-                Err(_) => ExitInfo { code: None, oom_killed: false },
+                Ok(status) => ExitInfo {
+                    code: exit_code(&status),
+                    oom_killed: false,
+                },
+                Err(_) => ExitInfo {
+                    code: None,
+                    oom_killed: false,
+                },
             };
             let _ = exit_sender.send(Some(info));
         });
@@ -218,9 +283,22 @@ impl ProcessBackend {
         };
         let client = http_client(&self.config.readiness);
         let deadline = started_at + spec.ready_timeout;
-        match wait_ready(&client, &endpoint, &mut exit_receiver, deadline, &self.config.readiness, cancel).await {
+        match wait_ready(
+            &client,
+            &endpoint,
+            &mut exit_receiver,
+            deadline,
+            &self.config.readiness,
+            cancel,
+        )
+        .await
+        {
             Ok(ready) => {
-                sink.note(&format!("ready after {:?} at {}", ready.at - started_at, endpoint.base_url));
+                sink.note(&format!(
+                    "ready after {:?} at {}",
+                    ready.at - started_at,
+                    endpoint.base_url
+                ));
                 Ok(RunningServer {
                     endpoint,
                     ready_after: ready.at - started_at,
@@ -237,7 +315,10 @@ impl ProcessBackend {
                 Err(failure)
             }
             Err(NotReady::TimedOut { last_problem }) => {
-                sink.note(&format!("not ready within {:?}; last problem: {last_problem}", spec.ready_timeout));
+                sink.note(&format!(
+                    "not ready within {:?}; last problem: {last_problem}",
+                    spec.ready_timeout
+                ));
                 let _ = server.shutdown(Duration::ZERO).await;
                 let mut failure = diagnose(None, &sink.tail());
                 if failure.class == FailureClass::HealthTimeout {
@@ -251,8 +332,11 @@ impl ProcessBackend {
             Err(NotReady::Cancelled) => {
                 sink.note("cancelled while waiting for readiness; stopping the server");
                 let _ = server.shutdown(Duration::ZERO).await;
-                Err(LaunchFailure::new(FailureClass::Cancelled, "cancelled while waiting for the server to become ready")
-                    .with_tail(sink.tail()))
+                Err(LaunchFailure::new(
+                    FailureClass::Cancelled,
+                    "cancelled while waiting for the server to become ready",
+                )
+                .with_tail(sink.tail()))
             }
         }
     }
@@ -265,16 +349,26 @@ impl ProcessBackend {
         let entries = match std::fs::read_dir(directory) {
             Ok(entries) => entries,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(report),
-            Err(source) => return Err(SweepError::StateDir { path: directory.clone(), source }),
+            Err(source) => {
+                return Err(SweepError::StateDir {
+                    path: directory.clone(),
+                    source,
+                });
+            }
         };
         let this_host = host_name();
         for entry in entries {
-            let entry = entry.map_err(|source| SweepError::StateDir { path: directory.clone(), source })?;
+            let entry = entry.map_err(|source| SweepError::StateDir {
+                path: directory.clone(),
+                source,
+            })?;
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("pid") {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let Ok(record) = serde_json::from_str::<PidRecord>(&text) else {
                 tracing::warn!(path = %path.display(), "ignoring an unreadable pid file");
                 continue;
@@ -306,9 +400,21 @@ impl ProcessBackend {
 
 fn pid_file_name(spec: &LaunchSpec, pid: u32) -> String {
     let clean = |s: &str| -> String {
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     };
-    format!("{}.{}.{pid}.pid", clean(&spec.run_id), clean(&spec.config_id))
+    format!(
+        "{}.{}.{pid}.pid",
+        clean(&spec.run_id),
+        clean(&spec.config_id)
+    )
 }
 
 /// Writes a pid file through a temporary file, fsync and rename.
@@ -330,11 +436,21 @@ fn write_atomically(path: &Path, record: &PidRecord) -> std::io::Result<()> {
 }
 
 fn free_port(host: &str) -> Result<u16, LaunchFailure> {
-    let address = if host.contains(':') { format!("[{host}]:0") } else { format!("{host}:0") };
-    std::net::TcpListener::bind(&address).and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|error| {
-        LaunchFailure::new(FailureClass::PortInUse, format!("cannot find a free port on {host}: {error}"))
+    let address = if host.contains(':') {
+        format!("[{host}]:0")
+    } else {
+        format!("{host}:0")
+    };
+    std::net::TcpListener::bind(&address)
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|error| {
+            LaunchFailure::new(
+                FailureClass::PortInUse,
+                format!("cannot find a free port on {host}: {error}"),
+            )
             .with_source(error)
-    })
+        })
 }
 
 /// Fails early, with the fix, when the program does not exist.
@@ -361,7 +477,10 @@ fn check_program(program: &str) -> Result<(), LaunchFailure> {
 
 fn exit_code(status: &std::process::ExitStatus) -> Option<i64> {
     use std::os::unix::process::ExitStatusExt;
-    status.code().map(i64::from).or_else(|| status.signal().map(|s| 128 + i64::from(s)))
+    status
+        .code()
+        .map(i64::from)
+        .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
 }
 
 async fn pump(mut reader: impl tokio::io::AsyncRead + Unpin, stream: usize, sink: LogSink) {
@@ -458,7 +577,10 @@ impl ProcessServer {
             if remaining.is_zero() {
                 return None;
             }
-            if tokio::time::timeout(remaining, self.exit.changed()).await.is_err() {
+            if tokio::time::timeout(remaining, self.exit.changed())
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
@@ -499,14 +621,22 @@ impl ProcessServer {
         self.drain_output().await;
         let _ = std::fs::remove_file(&self.guard.pid_file);
         self.guard.pgid = None;
-        Ok(TeardownReport { duration: started.elapsed(), killed, exit })
+        Ok(TeardownReport {
+            duration: started.elapsed(),
+            killed,
+            exit,
+        })
     }
 
     pub(crate) async fn teardown(mut self) -> Result<TeardownReport, TeardownError> {
         let grace = self.grace;
         let result = self.shutdown(grace).await;
         if let Ok(report) = &result {
-            self.sink.note(&format!("torn down in {:?}{}", report.duration, if report.killed { " (killed)" } else { "" }));
+            self.sink.note(&format!(
+                "torn down in {:?}{}",
+                report.duration,
+                if report.killed { " (killed)" } else { "" }
+            ));
         }
         result
     }

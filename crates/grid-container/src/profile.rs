@@ -43,14 +43,29 @@ pub enum ProfileError {
         #[source]
         source: serde_yaml::Error,
     },
-    #[error("profile {source_name} has no `services:` mapping; a profile is a docker-compose file with one service")]
+    #[error(
+        "profile {source_name} has no `services:` mapping; a profile is a docker-compose file with one service"
+    )]
     NoServices { source_name: String },
-    #[error("profile {source_name} defines services {available:?}; choose one with the service option")]
-    AmbiguousService { source_name: String, available: Vec<String> },
+    #[error(
+        "profile {source_name} defines services {available:?}; choose one with the service option"
+    )]
+    AmbiguousService {
+        source_name: String,
+        available: Vec<String>,
+    },
     #[error("profile {source_name} has no service `{service}`; it defines {available:?}")]
-    ServiceNotFound { source_name: String, service: String, available: Vec<String> },
+    ServiceNotFound {
+        source_name: String,
+        service: String,
+        available: Vec<String>,
+    },
     #[error("profile {source_name}: `{key}` {problem}")]
-    InvalidValue { source_name: String, key: String, problem: String },
+    InvalidValue {
+        source_name: String,
+        key: String,
+        problem: String,
+    },
     #[error("profile {source_name}: `{key}`")]
     Interpolation {
         source_name: String,
@@ -181,13 +196,23 @@ pub struct ResolvedProfile {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
     #[error("{}", describe_unresolved(.source_name, .variables))]
-    MissingVariables { source_name: String, variables: Vec<UnresolvedVariable> },
+    MissingVariables {
+        source_name: String,
+        variables: Vec<UnresolvedVariable>,
+    },
     #[error("profile {source_name}: `{key}` {problem}")]
-    InvalidValue { source_name: String, key: String, problem: String },
+    InvalidValue {
+        source_name: String,
+        key: String,
+        problem: String,
+    },
 }
 
 fn describe_unresolved(source_name: &str, variables: &[UnresolvedVariable]) -> String {
-    let list: Vec<String> = variables.iter().map(|v| format!("{} ({})", v.name, v.reason)).collect();
+    let list: Vec<String> = variables
+        .iter()
+        .map(|v| format!("{} ({})", v.name, v.reason))
+        .collect();
     let first = variables.first().map(|v| v.name.as_str()).unwrap_or("NAME");
     format!(
         "profile {source_name} references environment variable{} {} that {} no value; nothing was started. \
@@ -224,12 +249,21 @@ pub fn load_profile(path: &Path) -> Result<LoadedProfile, ProfileError> {
 }
 
 /// Reads a compose file and picks the service `options` names (or the only one).
-pub fn load_profile_with(path: &Path, options: &ProfileOptions) -> Result<LoadedProfile, ProfileError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ProfileError::Read { path: path.to_path_buf(), source })?;
+pub fn load_profile_with(
+    path: &Path,
+    options: &ProfileOptions,
+) -> Result<LoadedProfile, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut loaded = parse_profile_with(&text, &path.display().to_string(), options)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    loaded.profile.base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    loaded.profile.base_dir = if base_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base_dir
+    };
     Ok(loaded)
 }
 
@@ -239,12 +273,25 @@ pub fn parse_profile(text: &str, source: &str) -> Result<LoadedProfile, ProfileE
     parse_profile_with(text, source, &ProfileOptions::default())
 }
 
-pub fn parse_profile_with(text: &str, source: &str, options: &ProfileOptions) -> Result<LoadedProfile, ProfileError> {
-    let document: Value = serde_yaml::from_str(text)
-        .map_err(|source_error| ProfileError::Yaml { source_name: source.to_string(), source: source_error })?;
-    let mut parser = Parser { source: source.to_string(), warnings: Vec::new() };
+pub fn parse_profile_with(
+    text: &str,
+    source: &str,
+    options: &ProfileOptions,
+) -> Result<LoadedProfile, ProfileError> {
+    let document: Value =
+        serde_yaml::from_str(text).map_err(|source_error| ProfileError::Yaml {
+            source_name: source.to_string(),
+            source: source_error,
+        })?;
+    let mut parser = Parser {
+        source: source.to_string(),
+        warnings: Vec::new(),
+    };
     let profile = parser.document(&document, options)?;
-    Ok(LoadedProfile { profile, warnings: parser.warnings })
+    Ok(LoadedProfile {
+        profile,
+        warnings: parser.warnings,
+    })
 }
 
 struct Parser {
@@ -254,7 +301,11 @@ struct Parser {
 
 impl Parser {
     fn invalid(&self, key: &str, problem: impl Into<String>) -> ProfileError {
-        ProfileError::InvalidValue { source_name: self.source.clone(), key: key.to_string(), problem: problem.into() }
+        ProfileError::InvalidValue {
+            source_name: self.source.clone(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
     }
 
     fn warn(&mut self, message: String) {
@@ -269,9 +320,15 @@ impl Parser {
         })
     }
 
-    fn document(&mut self, document: &Value, options: &ProfileOptions) -> Result<Profile, ProfileError> {
+    fn document(
+        &mut self,
+        document: &Value,
+        options: &ProfileOptions,
+    ) -> Result<Profile, ProfileError> {
         let Some(top) = document.as_mapping() else {
-            return Err(ProfileError::NoServices { source_name: self.source.clone() });
+            return Err(ProfileError::NoServices {
+                source_name: self.source.clone(),
+            });
         };
         let mut services: Option<&serde_yaml::Mapping> = None;
         let mut named_volumes = BTreeSet::new();
@@ -311,7 +368,9 @@ impl Parser {
             }
         }
         let Some(services) = services else {
-            return Err(ProfileError::NoServices { source_name: self.source.clone() });
+            return Err(ProfileError::NoServices {
+                source_name: self.source.clone(),
+            });
         };
         let available: Vec<String> = services.keys().map(key_string).collect();
         let (name, service) = match &options.service {
@@ -328,9 +387,16 @@ impl Parser {
             None => match services.iter().next() {
                 Some((k, v)) if services.len() == 1 => (key_string(k), v),
                 Some(_) => {
-                    return Err(ProfileError::AmbiguousService { source_name: self.source.clone(), available });
+                    return Err(ProfileError::AmbiguousService {
+                        source_name: self.source.clone(),
+                        available,
+                    });
                 }
-                None => return Err(ProfileError::NoServices { source_name: self.source.clone() }),
+                None => {
+                    return Err(ProfileError::NoServices {
+                        source_name: self.source.clone(),
+                    });
+                }
             },
         };
         let mut profile = self.service(&name, service)?;
@@ -408,13 +474,17 @@ impl Parser {
             }
         }
         if profile.image.is_empty() {
-            return Err(self.invalid(&format!("{prefix}.image"), "is required: name the image the server runs in"));
+            return Err(self.invalid(
+                &format!("{prefix}.image"),
+                "is required: name the image the server runs in",
+            ));
         }
         Ok(profile)
     }
 
     fn scalar(&self, key: &str, value: &Value) -> Result<String, ProfileError> {
-        let text = scalar_string(value).ok_or_else(|| self.invalid(key, "must be a string or a number"))?;
+        let text = scalar_string(value)
+            .ok_or_else(|| self.invalid(key, "must be a string or a number"))?;
         self.check_syntax(key, &text)?;
         Ok(text)
     }
@@ -424,9 +494,13 @@ impl Parser {
         let words = match value {
             Value::Sequence(items) => items
                 .iter()
-                .map(|item| scalar_string(item).ok_or_else(|| self.invalid(key, "items must be strings")))
+                .map(|item| {
+                    scalar_string(item).ok_or_else(|| self.invalid(key, "items must be strings"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
-            Value::String(text) => split_words(text).map_err(|problem| self.invalid(key, problem))?,
+            Value::String(text) => {
+                split_words(text).map_err(|problem| self.invalid(key, problem))?
+            }
             Value::Null => Vec::new(),
             _ => return Err(self.invalid(key, "must be a list of strings or a string")),
         };
@@ -441,10 +515,17 @@ impl Parser {
         match value {
             Value::Sequence(items) => {
                 for item in items {
-                    let text = scalar_string(item).ok_or_else(|| self.invalid(key, "items must be NAME=value strings"))?;
+                    let text = scalar_string(item)
+                        .ok_or_else(|| self.invalid(key, "items must be NAME=value strings"))?;
                     let entry = match text.split_once('=') {
-                        Some((name, value)) => EnvEntry { name: name.to_string(), value: Some(value.to_string()) },
-                        None => EnvEntry { name: text.clone(), value: None },
+                        Some((name, value)) => EnvEntry {
+                            name: name.to_string(),
+                            value: Some(value.to_string()),
+                        },
+                        None => EnvEntry {
+                            name: text.clone(),
+                            value: None,
+                        },
                     };
                     entries.push(entry);
                 }
@@ -455,7 +536,10 @@ impl Parser {
                     let value = match value {
                         Value::Null => None,
                         other => Some(scalar_string(other).ok_or_else(|| {
-                            self.invalid(&format!("{key}.{name}"), "must be a string, a number or a boolean")
+                            self.invalid(
+                                &format!("{key}.{name}"),
+                                "must be a string, a number or a boolean",
+                            )
                         })?),
                     };
                     entries.push(EnvEntry { name, value });
@@ -466,7 +550,10 @@ impl Parser {
         }
         for entry in &entries {
             if entry.name.is_empty() || entry.name.contains(char::is_whitespace) {
-                return Err(self.invalid(key, format!("has an invalid variable name `{}`", entry.name)));
+                return Err(self.invalid(
+                    key,
+                    format!("has an invalid variable name `{}`", entry.name),
+                ));
             }
             if let Some(value) = &entry.value {
                 self.check_syntax(&format!("{key}.{}", entry.name), value)?;
@@ -486,13 +573,24 @@ impl Parser {
                     let get = |name: &str| map.get(name).and_then(scalar_string);
                     for (long_key, _) in map {
                         let long_key = key_string(long_key);
-                        if !["target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"]
-                            .contains(&long_key.as_str())
+                        if ![
+                            "target",
+                            "published",
+                            "host_ip",
+                            "protocol",
+                            "mode",
+                            "name",
+                            "app_protocol",
+                        ]
+                        .contains(&long_key.as_str())
                         {
-                            self.warn(format!("`{key}[].{long_key}` is not supported and is ignored"));
+                            self.warn(format!(
+                                "`{key}[].{long_key}` is not supported and is ignored"
+                            ));
                         }
                     }
-                    let target = get("target").ok_or_else(|| self.invalid(key, "long syntax needs `target`"))?;
+                    let target = get("target")
+                        .ok_or_else(|| self.invalid(key, "long syntax needs `target`"))?;
                     let mut text = String::new();
                     if let Some(ip) = get("host_ip") {
                         text.push_str(&ip);
@@ -511,7 +609,8 @@ impl Parser {
                     }
                     text
                 }
-                other => scalar_string(other).ok_or_else(|| self.invalid(key, "items must be strings"))?,
+                other => scalar_string(other)
+                    .ok_or_else(|| self.invalid(key, "items must be strings"))?,
             };
             self.check_syntax(key, &text)?;
             if !text.contains('$') {
@@ -533,17 +632,25 @@ impl Parser {
                     let get = |name: &str| map.get(name).and_then(scalar_string);
                     let kind = get("type").unwrap_or_else(|| "volume".to_string());
                     if kind != "bind" && kind != "volume" {
-                        self.warn(format!("`{key}[]` of type `{kind}` is not supported and is ignored"));
+                        self.warn(format!(
+                            "`{key}[]` of type `{kind}` is not supported and is ignored"
+                        ));
                         continue;
                     }
                     for (long_key, _) in map {
                         let long_key = key_string(long_key);
                         if !["type", "source", "target", "read_only"].contains(&long_key.as_str()) {
-                            self.warn(format!("`{key}[].{long_key}` is not supported and is ignored"));
+                            self.warn(format!(
+                                "`{key}[].{long_key}` is not supported and is ignored"
+                            ));
                         }
                     }
-                    let target = get("target").ok_or_else(|| self.invalid(key, "long syntax needs `target`"))?;
-                    let read_only = map.get("read_only").and_then(Value::as_bool).unwrap_or(false);
+                    let target = get("target")
+                        .ok_or_else(|| self.invalid(key, "long syntax needs `target`"))?;
+                    let read_only = map
+                        .get("read_only")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
                     let mut text = match get("source") {
                         Some(source) => format!("{source}:{target}"),
                         None => target,
@@ -553,7 +660,8 @@ impl Parser {
                     }
                     text
                 }
-                other => scalar_string(other).ok_or_else(|| self.invalid(key, "items must be strings"))?,
+                other => scalar_string(other)
+                    .ok_or_else(|| self.invalid(key, "items must be strings"))?,
             };
             self.check_syntax(key, &text)?;
             volumes.push(text);
@@ -563,7 +671,10 @@ impl Parser {
 
     fn ulimits(&self, key: &str, value: &Value) -> Result<Vec<Ulimit>, ProfileError> {
         let Some(map) = value.as_mapping() else {
-            return Err(self.invalid(key, "must be a mapping such as `nofile: {soft: 65536, hard: 65536}`"));
+            return Err(self.invalid(
+                key,
+                "must be a mapping such as `nofile: {soft: 65536, hard: 65536}`",
+            ));
         };
         let mut ulimits = Vec::new();
         for (name, limit) in map {
@@ -571,7 +682,9 @@ impl Parser {
             let path = format!("{key}.{name}");
             let (soft, hard) = match limit {
                 Value::Number(n) => {
-                    let n = n.as_i64().ok_or_else(|| self.invalid(&path, "must be an integer"))?;
+                    let n = n
+                        .as_i64()
+                        .ok_or_else(|| self.invalid(&path, "must be an integer"))?;
                     (n, n)
                 }
                 Value::Mapping(m) => {
@@ -602,7 +715,8 @@ impl Parser {
             }
             Value::Sequence(items) => {
                 for item in items {
-                    let text = scalar_string(item).ok_or_else(|| self.invalid(key, "items must be name=value"))?;
+                    let text = scalar_string(item)
+                        .ok_or_else(|| self.invalid(key, "items must be name=value"))?;
                     let (name, value) = text.split_once('=').unwrap_or((text.as_str(), ""));
                     self.check_syntax(key, value)?;
                     labels.insert(name.to_string(), value.to_string());
@@ -613,18 +727,32 @@ impl Parser {
         Ok(labels)
     }
 
-    fn healthcheck(&mut self, key: &str, value: &Value) -> Result<Option<Healthcheck>, ProfileError> {
+    fn healthcheck(
+        &mut self,
+        key: &str,
+        value: &Value,
+    ) -> Result<Option<Healthcheck>, ProfileError> {
         let Some(map) = value.as_mapping() else {
             return Err(self.invalid(key, "must be a mapping"));
         };
-        let mut check = Healthcheck { test: Vec::new(), interval: None, timeout: None, retries: None, start_period: None };
+        let mut check = Healthcheck {
+            test: Vec::new(),
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+        };
         for (name, value) in map {
             let name = key_string(name);
             let path = format!("{key}.{name}");
             let duration = |parser: &Self, value: &Value| -> Result<Duration, ProfileError> {
                 let text = scalar_string(value).unwrap_or_default();
-                parse_duration(&text)
-                    .ok_or_else(|| parser.invalid(&path, format!("`{text}` is not a duration; write e.g. 30s or 1m30s")))
+                parse_duration(&text).ok_or_else(|| {
+                    parser.invalid(
+                        &path,
+                        format!("`{text}` is not a duration; write e.g. 30s or 1m30s"),
+                    )
+                })
             };
             match name.as_str() {
                 "test" => {
@@ -638,7 +766,11 @@ impl Parser {
                 "timeout" => check.timeout = Some(duration(self, value)?),
                 "start_period" => check.start_period = Some(duration(self, value)?),
                 "retries" => {
-                    check.retries = Some(value.as_i64().ok_or_else(|| self.invalid(&path, "must be an integer"))?)
+                    check.retries = Some(
+                        value
+                            .as_i64()
+                            .ok_or_else(|| self.invalid(&path, "must be an integer"))?,
+                    )
                 }
                 "disable" => {
                     if value.as_bool() == Some(true) {
@@ -662,14 +794,20 @@ impl Parser {
                 self.warn(format!("`{key}.{name}` is not supported and is ignored (only deploy.resources.reservations.devices is)"));
                 continue;
             }
-            let Some(resources) = value.as_mapping() else { continue };
+            let Some(resources) = value.as_mapping() else {
+                continue;
+            };
             for (resource_key, resource) in resources {
                 let resource_key = key_string(resource_key);
                 if resource_key != "reservations" {
-                    self.warn(format!("`{key}.resources.{resource_key}` is not supported and is ignored"));
+                    self.warn(format!(
+                        "`{key}.resources.{resource_key}` is not supported and is ignored"
+                    ));
                     continue;
                 }
-                let Some(reservations) = resource.as_mapping() else { continue };
+                let Some(reservations) = resource.as_mapping() else {
+                    continue;
+                };
                 for (reservation_key, reservation) in reservations {
                     let reservation_key = key_string(reservation_key);
                     let path = format!("{key}.resources.reservations.{reservation_key}");
@@ -705,7 +843,12 @@ impl Parser {
             let path = format!("{key}[].{name}");
             match name.as_str() {
                 "driver" => request.driver = scalar_string(value).unwrap_or_default(),
-                "count" => request.count = Some(parse_gpu_count(value).ok_or_else(|| self.invalid(&path, "must be a number or `all`"))?),
+                "count" => {
+                    request.count = Some(
+                        parse_gpu_count(value)
+                            .ok_or_else(|| self.invalid(&path, "must be a number or `all`"))?,
+                    )
+                }
                 "device_ids" => {
                     request.device_ids = value
                         .as_sequence()
@@ -725,7 +868,9 @@ impl Parser {
                 "options" => {
                     if let Some(options) = value.as_mapping() {
                         for (k, v) in options {
-                            request.options.insert(key_string(k), scalar_string(v).unwrap_or_default());
+                            request
+                                .options
+                                .insert(key_string(k), scalar_string(v).unwrap_or_default());
                         }
                     }
                 }
@@ -746,7 +891,8 @@ impl Parser {
     }
 
     fn gpus_shorthand(&self, key: &str, value: &Value) -> Result<GpuRequest, ProfileError> {
-        let count = parse_gpu_count(value).ok_or_else(|| self.invalid(key, "must be `all` or a number"))?;
+        let count =
+            parse_gpu_count(value).ok_or_else(|| self.invalid(key, "must be `all` or a number"))?;
         Ok(GpuRequest {
             driver: "nvidia".to_string(),
             count: Some(count),
@@ -756,7 +902,10 @@ impl Parser {
         })
     }
 
-    fn process_hints(&mut self, extensions: &BTreeMap<String, Value>) -> Result<ProcessHints, ProfileError> {
+    fn process_hints(
+        &mut self,
+        extensions: &BTreeMap<String, Value>,
+    ) -> Result<ProcessHints, ProfileError> {
         let mut hints = ProcessHints::default();
         let Some(grid) = extensions.get("x-vllm-grid") else {
             return Ok(hints);
@@ -775,12 +924,16 @@ impl Parser {
                         let process_key = key_string(process_key);
                         let path = format!("x-vllm-grid.process.{process_key}");
                         match process_key.as_str() {
-                            "entrypoint" => hints.entrypoint = Some(self.words(&path, process_value)?),
+                            "entrypoint" => {
+                                hints.entrypoint = Some(self.words(&path, process_value)?)
+                            }
                             _ => self.warn(format!("`{path}` is not supported and is ignored")),
                         }
                     }
                 }
-                _ => self.warn(format!("`x-vllm-grid.{key}` is not supported and is ignored")),
+                _ => self.warn(format!(
+                    "`x-vllm-grid.{key}` is not supported and is ignored"
+                )),
             }
         }
         Ok(hints)
@@ -873,7 +1026,9 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
 /// Docker-style sizes: `16g`, `512mb`, `1024`. Units are powers of 1024.
 pub fn parse_bytes(text: &str) -> Option<i64> {
     let text = text.trim().to_ascii_lowercase();
-    let digits_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     let number: f64 = number.parse().ok()?;
     let multiplier: f64 = match unit.trim() {
@@ -906,7 +1061,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         }
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let seconds = match unit {
@@ -931,22 +1088,31 @@ pub fn parse_port(text: &str) -> Result<PortMapping, String> {
         None => (text, "tcp".to_string()),
     };
     if spec.contains('-') {
-        return Err(format!("`{text}`: port ranges are not supported; publish one port"));
+        return Err(format!(
+            "`{text}`: port ranges are not supported; publish one port"
+        ));
     }
     // An IPv6 host address is written in brackets: `[::1]:5002:8000`.
     let (host_ip, rest) = if let Some(stripped) = spec.strip_prefix('[') {
-        let (ip, rest) = stripped.split_once("]:").ok_or_else(|| format!("`{text}`: unterminated `[`"))?;
+        let (ip, rest) = stripped
+            .split_once("]:")
+            .ok_or_else(|| format!("`{text}`: unterminated `[`"))?;
         (Some(ip.to_string()), rest.to_string())
     } else {
         let parts: Vec<&str> = spec.split(':').collect();
         match parts.len() {
             1 | 2 => (None, spec.to_string()),
-            3 => (Some(parts[0].to_string()), format!("{}:{}", parts[1], parts[2])),
+            3 => (
+                Some(parts[0].to_string()),
+                format!("{}:{}", parts[1], parts[2]),
+            ),
             _ => return Err(format!("`{text}` is not HOST_IP:HOST_PORT:CONTAINER_PORT")),
         }
     };
     let port = |value: &str| -> Result<u16, String> {
-        value.parse::<u16>().map_err(|_| format!("`{text}`: `{value}` is not a port number"))
+        value
+            .parse::<u16>()
+            .map_err(|_| format!("`{text}`: `{value}` is not a port number"))
     };
     let (host_port, container_port) = match rest.split_once(':') {
         Some(("", container)) => (None, port(container)?),
@@ -954,7 +1120,12 @@ pub fn parse_port(text: &str) -> Result<PortMapping, String> {
         None => (None, port(&rest)?),
     };
     let host_ip = host_ip.filter(|ip| !ip.is_empty());
-    Ok(PortMapping { host_ip, host_port, container_port, protocol })
+    Ok(PortMapping {
+        host_ip,
+        host_port,
+        container_port,
+        protocol,
+    })
 }
 
 impl Profile {
@@ -989,7 +1160,9 @@ impl Profile {
     /// The port the server listens on inside the container: `--port` in the
     /// command, else vLLM's default 8000.
     pub fn server_port(&self) -> u16 {
-        flag_value(&self.command, "port").and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_SERVER_PORT)
+        flag_value(&self.command, "port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(DEFAULT_SERVER_PORT)
     }
 
     /// The host port the server is published on, when the profile writes it
@@ -1014,19 +1187,31 @@ impl Profile {
 
     /// The profile with `command` replaced (by a rendered command).
     pub fn with_command(&self, command: Vec<String>) -> Profile {
-        Profile { command, ..self.clone() }
+        Profile {
+            command,
+            ..self.clone()
+        }
     }
 
     /// Expands every reference from `lookup` (normally the process
     /// environment). Fails, naming each variable, when one has no value.
-    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<ResolvedProfile, ResolveError> {
+    pub fn resolve(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ResolvedProfile, ResolveError> {
         let mut expander = Expander::new(lookup);
         let image = expander.expand(&self.image);
         let container_name = self.container_name.as_ref().map(|n| expander.expand(n));
         let command: Vec<String> = self.command.iter().map(|t| expander.expand(t)).collect();
-        let entrypoint = self.entrypoint.as_ref().map(|e| e.iter().map(|t| expander.expand(t)).collect());
-        let process_entrypoint =
-            self.process.entrypoint.as_ref().map(|e| e.iter().map(|t| expander.expand(t)).collect());
+        let entrypoint = self
+            .entrypoint
+            .as_ref()
+            .map(|e| e.iter().map(|t| expander.expand(t)).collect());
+        let process_entrypoint = self
+            .process
+            .entrypoint
+            .as_ref()
+            .map(|e| e.iter().map(|t| expander.expand(t)).collect());
         let mut environment = Vec::new();
         for entry in &self.environment {
             match &entry.value {
@@ -1042,8 +1227,11 @@ impl Profile {
         }
         let port_texts: Vec<String> = self.ports.iter().map(|p| expander.expand(p)).collect();
         let volume_texts: Vec<String> = self.volumes.iter().map(|v| expander.expand(v)).collect();
-        let labels: BTreeMap<String, String> =
-            self.labels.iter().map(|(k, v)| (k.clone(), expander.expand(v))).collect();
+        let labels: BTreeMap<String, String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), expander.expand(v)))
+            .collect();
         let healthcheck = self.healthcheck.as_ref().map(|h| Healthcheck {
             test: h.test.iter().map(|t| expander.expand(t)).collect(),
             ..h.clone()
@@ -1066,16 +1254,26 @@ impl Profile {
         let home = lookup("HOME");
         let mut binds = Vec::new();
         for text in &volume_texts {
-            binds.push(self.bind_string(text, home.as_deref()).map_err(|p| invalid("volumes", p))?);
+            binds.push(
+                self.bind_string(text, home.as_deref())
+                    .map_err(|p| invalid("volumes", p))?,
+            );
         }
         let mut redactor = expander.redactor;
         let api_key = flag_value(&command, "api-key")
-            .or_else(|| environment.iter().find(|(name, _)| name == "VLLM_API_KEY").map(|(_, v)| v.clone()))
+            .or_else(|| {
+                environment
+                    .iter()
+                    .find(|(name, _)| name == "VLLM_API_KEY")
+                    .map(|(_, v)| v.clone())
+            })
             .filter(|key| !key.is_empty());
         if let Some(key) = &api_key {
             redactor.add_always(key);
         }
-        let server_port = flag_value(&command, "port").and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_SERVER_PORT);
+        let server_port = flag_value(&command, "port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(DEFAULT_SERVER_PORT);
         Ok(ResolvedProfile {
             served_model: served_model_from_command(&command),
             image,
@@ -1109,14 +1307,17 @@ impl Profile {
         }
         let source = parts[0];
         let expanded_source = if let Some(rest) = source.strip_prefix('~') {
-            let home = home.ok_or_else(|| format!("`{text}` starts with `~` but HOME is not set"))?;
+            let home =
+                home.ok_or_else(|| format!("`{text}` starts with `~` but HOME is not set"))?;
             format!("{home}{rest}")
         } else if source.starts_with('.') {
             let joined = self.base_dir.join(source);
             let absolute = if joined.is_absolute() {
                 joined
             } else {
-                std::env::current_dir().map(|d| d.join(&joined)).unwrap_or(joined)
+                std::env::current_dir()
+                    .map(|d| d.join(&joined))
+                    .unwrap_or(joined)
             };
             absolute.display().to_string()
         } else {
@@ -1130,7 +1331,9 @@ impl Profile {
 impl ResolvedProfile {
     /// The published mapping of the server's port, if any.
     pub fn server_mapping(&self) -> Option<&PortMapping> {
-        self.ports.iter().find(|m| m.container_port == self.server_port)
+        self.ports
+            .iter()
+            .find(|m| m.container_port == self.server_port)
     }
 
     /// Whether the server shares the host's network (ports are not published).

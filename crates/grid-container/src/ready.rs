@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::diagnose::ExitInfo;
 use crate::ServerEndpoint;
+use crate::diagnose::ExitInfo;
 
 /// How readiness is polled.
 #[derive(Debug, Clone)]
@@ -21,7 +21,10 @@ pub struct ReadinessConfig {
 
 impl Default for ReadinessConfig {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_millis(20), request_timeout: Duration::from_secs(5) }
+        Self {
+            poll_interval: Duration::from_millis(20),
+            request_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -109,7 +112,11 @@ pub async fn wait_ready(
 /// One readiness check: health, then the model list.
 async fn probe(client: &reqwest::Client, endpoint: &ServerEndpoint) -> Result<(), String> {
     let health_url = format!("{}/health", endpoint.base_url);
-    let response = client.get(&health_url).send().await.map_err(|e| format!("GET {health_url}: {e}"))?;
+    let response = client
+        .get(&health_url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {health_url}: {e}"))?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("GET {health_url} answered {}", response.status()));
     }
@@ -118,21 +125,36 @@ async fn probe(client: &reqwest::Client, endpoint: &ServerEndpoint) -> Result<()
     if let Some(key) = &endpoint.api_key {
         request = request.bearer_auth(key.expose());
     }
-    let response = request.send().await.map_err(|e| format!("GET {models_url}: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("GET {models_url}: {e}"))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("GET {models_url} answered {status}"));
     }
-    let body: serde_json::Value =
-        response.json().await.map_err(|e| format!("GET {models_url} did not answer JSON: {e}"))?;
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| format!("GET {models_url} did not answer JSON: {e}"))?;
     let ids: Vec<&str> = body
         .get("data")
         .and_then(|d| d.as_array())
-        .map(|items| items.iter().filter_map(|m| m.get("id").and_then(|id| id.as_str())).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|m| m.get("id").and_then(|id| id.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
-    if ids.contains(&endpoint.served_model.as_str()) || (endpoint.served_model.is_empty() && !ids.is_empty()) {
+    if ids.contains(&endpoint.served_model.as_str())
+        || (endpoint.served_model.is_empty() && !ids.is_empty())
+    {
         Ok(())
     } else {
-        Err(format!("GET {models_url} lists {ids:?}, not `{}`", endpoint.served_model))
+        Err(format!(
+            "GET {models_url} lists {ids:?}, not `{}`",
+            endpoint.served_model
+        ))
     }
 }

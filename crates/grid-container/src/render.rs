@@ -144,7 +144,10 @@ pub fn flag_value(command: &[String], flag: &str) -> Option<String> {
                 found = token.split_once('=').map(|(_, value)| value.to_string());
             }
             TokenMatch::Bare => {
-                if let Some(next) = command.get(index + 1).filter(|next| !next.starts_with("--")) {
+                if let Some(next) = command
+                    .get(index + 1)
+                    .filter(|next| !next.starts_with("--"))
+                {
                     found = Some(next.clone());
                 }
             }
@@ -165,7 +168,10 @@ pub fn served_model_from_command(command: &[String]) -> Option<String> {
         return Some(model);
     }
     let mut tokens = command.iter().peekable();
-    if tokens.peek().is_some_and(|t| t.as_str() == "vllm" || t.ends_with("/vllm")) {
+    if tokens
+        .peek()
+        .is_some_and(|t| t.as_str() == "vllm" || t.ends_with("/vllm"))
+    {
         tokens.next();
     }
     if tokens.peek().is_some_and(|t| t.as_str() == "serve") {
@@ -187,8 +193,14 @@ mod tests {
         let base = strings(&["--gpu-memory-utilization", "--enforce-eager"]);
         let out = render_command(
             &base,
-            &[FlagSetting::Value { flag: "gpu-memory-utilization".into(), value: "0.9".into() }],
+            &[FlagSetting::Value {
+                flag: "gpu-memory-utilization".into(),
+                value: "0.9".into(),
+            }],
         );
-        assert_eq!(out, strings(&["--gpu-memory-utilization", "0.9", "--enforce-eager"]));
+        assert_eq!(
+            out,
+            strings(&["--gpu-memory-utilization", "0.9", "--enforce-eager"])
+        );
     }
 }

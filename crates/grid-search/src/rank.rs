@@ -112,8 +112,7 @@ impl Ranking {
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
+    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
     values.sort_by(f64::total_cmp);
@@ -137,8 +136,8 @@ fn percentile_sorted(sorted: &[f64], percent: f64) -> f64 {
 
 /// Seeded percentile bootstrap of the median.
 pub fn bootstrap_median(values: &[f64], resamples: usize, seed: u64) -> Option<Interval> {
-    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let point = median(&mut finite)?;
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let point = median(&mut finite.clone())?;
     if finite.len() == 1 {
         return Some(Interval {
             median: point,
@@ -216,7 +215,11 @@ pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<
 }
 
 fn med_of(measurements: &[&Measurement], pick: impl Fn(&Measurement) -> Option<f64>) -> Option<f64> {
-    let mut values: Vec<f64> = measurements.iter().filter_map(|m| pick(m)).collect();
+    let mut values: Vec<f64> = measurements
+        .iter()
+        .filter_map(|m| pick(m))
+        .filter(|v| v.is_finite())
+        .collect();
     median(&mut values)
 }
 
@@ -290,6 +293,10 @@ fn evaluate(
                 .as_ref()
                 .map(|f| format!("{}: {}", f.class_name, f.message))
                 .unwrap_or_else(|| "no reason recorded".to_string());
+            // A server that died under load is the config's fault.
+            if result.failure.as_ref().is_some_and(|f| f.config_fault) {
+                ranked.status = ConfigStatus::Rejected;
+            }
             ranked.reasons.push(match result.outcome {
                 RunOutcome::Skipped => format!("not run: {message}"),
                 _ => format!("failed: {message}"),

@@ -458,7 +458,13 @@ fn summary_line(result: &ConfigResult) -> String {
                 .as_ref()
                 .map(|f| format!("{}: {}", f.class_name, f.message))
                 .unwrap_or_default();
-            format!("{:?}: {failure}", result.outcome).to_lowercase()
+            let outcome = match result.outcome {
+                RunOutcome::LaunchFailed => "server did not start",
+                RunOutcome::Failed => "failed",
+                RunOutcome::Skipped => "skipped",
+                RunOutcome::Completed => "completed",
+            };
+            format!("{outcome}: {failure}")
         }
     }
 }
@@ -612,7 +618,7 @@ async fn run_config(
                             });
                         }
                         let record = failure_record(&failure);
-                        tracing::warn!(config = %config.name, class = %failure.class, attempt, "server did not start: {}", failure.message);
+                        tracing::info!(config = %config.name, class = %failure.class, attempt, "server did not start: {}", failure.message);
                         store.append_journal(JournalEvent::LaunchFailed {
                             config_id: config.id.clone(),
                             class: record.class.clone(),

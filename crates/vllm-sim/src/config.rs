@@ -115,14 +115,22 @@ pub enum CliError {
     },
     #[error("argument {flag}: {reason}")]
     InvalidSimValue { flag: String, reason: String },
-    #[error("the first argument must be the subcommand `serve` (got {got:?}); run `vllm-sim serve MODEL [FLAGS]`")]
+    #[error(
+        "the first argument must be the subcommand `serve` (got {got:?}); run `vllm-sim serve MODEL [FLAGS]`"
+    )]
     NoServeSubcommand { got: Option<String> },
-    #[error("cannot read sim config {path}: {reason}; pass a JSON object of --sim-* flag names without the prefix")]
+    #[error(
+        "cannot read sim config {path}: {reason}; pass a JSON object of --sim-* flag names without the prefix"
+    )]
     SimConfigFile { path: String, reason: String },
 }
 
 fn quote_list(items: &[String]) -> String {
-    items.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A value as it appears in vLLM's `non-default args: {...}` log line (a
@@ -149,7 +157,11 @@ impl ArgValue {
             ArgValue::Text(s) => scalar(s),
             ArgValue::List(items) => format!(
                 "[{}]",
-                items.iter().map(|s| scalar(s)).collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .map(|s| scalar(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -371,7 +383,10 @@ fn apply_sim_flag(sim: &mut SimConfig, name: &str, value: &str) -> Result<(), Cl
         "decode-per-seq-ms" => sim.decode_per_seq_ms = float(value)?,
         "decode-ctx-us-per-token" => sim.decode_ctx_us_per_token = float(value)?,
         "model-load-s" => sim.model_load_s = float(value)?,
-        "listen-during-load" => sim.listen_during_load = parse_bool(value).ok_or_else(|| bad(format!("expected true or false, got '{value}'")))?,
+        "listen-during-load" => {
+            sim.listen_during_load = parse_bool(value)
+                .ok_or_else(|| bad(format!("expected true or false, got '{value}'")))?
+        }
         "fixed-ttft-ms" => sim.fixed_ttft_ms = Some(float(value)?),
         "fixed-itl-ms" => sim.fixed_itl_ms = Some(float(value)?),
         "output-len-mode" => {
@@ -634,10 +649,9 @@ impl ServeConfig {
                 continue;
             }
             // vLLM's parser accepts underscores in flag names.
-            let name = if raw_name.starts_with("--") {
-                format!("--{}", raw_name[2..].replace('_', "-"))
-            } else {
-                raw_name.to_owned()
+            let name = match raw_name.strip_prefix("--") {
+                Some(rest) => format!("--{}", rest.replace('_', "-")),
+                None => raw_name.to_owned(),
             };
             let Some(spec) = table.get(&name) else {
                 unrecognized.push(arg.to_owned());
@@ -646,7 +660,10 @@ impl ServeConfig {
             let values: Vec<String> = match spec.kind {
                 FlagKind::Bool => {
                     if let Some(v) = inline {
-                        return Err(CliError::UnexpectedValue { flag: name, value: v });
+                        return Err(CliError::UnexpectedValue {
+                            flag: name,
+                            value: v,
+                        });
                     }
                     Vec::new()
                 }
@@ -717,7 +734,8 @@ impl ServeConfig {
             return Err(CliError::Unrecognized(unrecognized));
         }
         if let Some(tag) = model_tag {
-            cfg.non_default_args.insert(0, ("model_tag".into(), ArgValue::Text(tag.clone())));
+            cfg.non_default_args
+                .insert(0, ("model_tag".into(), ArgValue::Text(tag.clone())));
             cfg.model = tag;
         }
         if cfg.served_model_names.is_empty() {
@@ -763,7 +781,12 @@ impl ServeConfig {
         Ok(cfg)
     }
 
-    fn apply_vllm_flag(&mut self, canonical: &str, negated: bool, values: &[String]) -> Result<(), CliError> {
+    fn apply_vllm_flag(
+        &mut self,
+        canonical: &str,
+        negated: bool,
+        values: &[String],
+    ) -> Result<(), CliError> {
         let first = values.first().map(String::as_str).unwrap_or("");
         let invalid = |expected: &'static str| CliError::InvalidValue {
             flag: canonical.to_owned(),
@@ -781,18 +804,25 @@ impl ServeConfig {
             }
             "--enable-chunked-prefill" => self.enable_chunked_prefill = !negated,
             "--enable-prefix-caching" => self.enable_prefix_caching = !negated,
-            "--max-num-seqs" => self.max_num_seqs = Some(first.parse().map_err(|_| invalid("int"))?),
+            "--max-num-seqs" => {
+                self.max_num_seqs = Some(first.parse().map_err(|_| invalid("int"))?)
+            }
             "--max-model-len" => {
-                self.max_model_len = Some(parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))?)
+                self.max_model_len = Some(
+                    parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))?,
+                )
             }
             "--max-num-batched-tokens" => {
-                self.max_num_batched_tokens =
-                    Some(parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))?)
+                self.max_num_batched_tokens = Some(
+                    parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))?,
+                )
             }
             "--kv-cache-dtype" => self.kv_cache_dtype = first.to_owned(),
             "--kv-cache-memory-bytes" => {
-                self.kv_cache_memory_bytes =
-                    Some(parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))? as u64)
+                self.kv_cache_memory_bytes = Some(
+                    parse_human_int(first).ok_or_else(|| invalid("parse_human_readable_int"))?
+                        as u64,
+                )
             }
             "--tensor-parallel-size" => {
                 self.tensor_parallel_size = Some(first.parse().map_err(|_| invalid("int"))?)
@@ -817,14 +847,21 @@ impl ServeConfig {
 
     /// The name responses carry (the first `--served-model-name`).
     pub fn served_model_name(&self) -> &str {
-        self.served_model_names.first().map(String::as_str).unwrap_or(&self.model)
+        self.served_model_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or(&self.model)
     }
 
     /// The bind host: `--host`, else `VLLM_SIM_DEFAULT_HOST`, else 127.0.0.1.
     pub fn bind_host(&self) -> String {
         self.host
             .clone()
-            .or_else(|| std::env::var("VLLM_SIM_DEFAULT_HOST").ok().filter(|h| !h.is_empty()))
+            .or_else(|| {
+                std::env::var("VLLM_SIM_DEFAULT_HOST")
+                    .ok()
+                    .filter(|h| !h.is_empty())
+            })
             .unwrap_or_else(|| "127.0.0.1".into())
     }
 
@@ -862,7 +899,10 @@ mod tests {
     #[test]
     fn flag_table_knows_the_modelled_flags() {
         for f in MODELLED_FLAGS {
-            assert!(flag_table().contains_key(*f), "{f} missing from vllm_flags.txt");
+            assert!(
+                flag_table().contains_key(*f),
+                "{f} missing from vllm_flags.txt"
+            );
         }
     }
 

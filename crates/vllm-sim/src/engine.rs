@@ -232,7 +232,7 @@ impl Params {
 /// Sleeps until `deadline` precisely, taking messages that arrive meanwhile.
 /// Returns early (false) on Shutdown.
 fn wait_until(deadline: Instant, rx: &Receiver<Msg>, inbox: &mut VecDeque<Msg>) -> bool {
-    const SPIN: Duration = Duration::from_micros(150);
+    const SPIN: Duration = Duration::from_micros(250);
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -334,6 +334,9 @@ impl Engine {
 
     fn run(mut self, rx: Receiver<Msg>) {
         let mut inbox = VecDeque::new();
+        // Back-to-back steps start at the previous step's deadline, not at
+        // the (slightly late) wake-up, so oversleeping does not accumulate.
+        let mut last_deadline: Option<Instant> = None;
         loop {
             while let Some(m) = inbox.pop_front() {
                 if !self.accept(m) {
@@ -353,6 +356,7 @@ impl Engine {
             }
             self.drop_aborted();
             if self.running.is_empty() && self.waiting.is_empty() {
+                last_deadline = None;
                 self.publish();
                 match rx.recv() {
                     Ok(m) => {
@@ -364,7 +368,11 @@ impl Engine {
                     Err(_) => return,
                 }
             }
-            let start = Instant::now();
+            let now = Instant::now();
+            let start = match last_deadline {
+                Some(d) if now.saturating_duration_since(d) < Duration::from_millis(2) => d,
+                _ => now,
+            };
             let planned = self.schedule();
             self.publish();
             if planned.items.is_empty() {
@@ -378,9 +386,11 @@ impl Engine {
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
+                last_deadline = None;
                 continue;
             }
             let deadline = start + self.p.real(planned.duration_ms, start);
+            last_deadline = Some(deadline);
             if !wait_until(deadline, &rx, &mut inbox) {
                 return;
             }
@@ -411,7 +421,10 @@ impl Engine {
         victim.blocks.clear();
         victim.num_computed = 0;
         victim.registered = 0;
-        let _ = victim.req.events.send(crate::engine::EngineEvent::Preempted);
+        let _ = victim
+            .req
+            .events
+            .send(crate::engine::EngineEvent::Preempted);
         self.local.preemptions += 1;
         let id = victim.req.id;
         self.waiting.push_front(victim);
@@ -460,7 +473,9 @@ impl Engine {
             i += 1;
         }
         while !preempted && budget > 0 && self.running.len() < self.p.max_num_seqs {
-            let Some(mut s) = self.waiting.pop_front() else { break };
+            let Some(mut s) = self.waiting.pop_front() else {
+                break;
+            };
             let known = s.known_tokens();
             s.hashes = self.pool.block_hashes(self.hash_seed, &known);
             let max_hit = (s.num_tokens().saturating_sub(1)) / self.p.block_size;
@@ -521,7 +536,9 @@ impl Engine {
         let index: HashMap<u64, usize> = planned.items.iter().map(|(id, n)| (*id, *n)).collect();
         let mut finished = Vec::new();
         for (pos, s) in self.running.iter_mut().enumerate() {
-            let Some(&n) = index.get(&s.req.id) else { continue };
+            let Some(&n) = index.get(&s.req.id) else {
+                continue;
+            };
             s.num_computed += n;
             // Register newly full blocks in the prefix cache.
             let full = (s.num_computed / self.p.block_size).min(s.blocks.len());
@@ -530,7 +547,8 @@ impl Engine {
                 s.hashes = self.pool.block_hashes(self.hash_seed, &known);
             }
             while s.registered < full && s.registered < s.hashes.len() {
-                self.pool.register_full(s.blocks[s.registered], s.hashes[s.registered]);
+                self.pool
+                    .register_full(s.blocks[s.registered], s.hashes[s.registered]);
                 s.registered += 1;
             }
             if s.num_computed >= s.num_tokens() {
@@ -561,7 +579,9 @@ impl Engine {
 }
 
 /// Buckets of `vllm:iteration_tokens_total` (vLLM's cudagraph-size buckets).
-pub const ITERATION_BUCKETS: &[u64] = &[1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+pub const ITERATION_BUCKETS: &[u64] = &[
+    1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+];
 
 fn record_iteration(hist: &mut Vec<(u64, u64)>, tokens: u64) {
     if hist.is_empty() {
@@ -612,7 +632,14 @@ fn run_fixed(p: Params, rx: Receiver<Msg>, stats: Arc<Mutex<EngineStats>>) {
                     local.prompt_tokens_computed += req.prompt.len() as u64;
                     let first = req.received + p.real(p.fixed_ttft_ms, req.received);
                     heap.push(Reverse((first, req.id)));
-                    active.insert(req.id, Active { req: *req, first, next: 0 });
+                    active.insert(
+                        req.id,
+                        Active {
+                            req: *req,
+                            first,
+                            next: 0,
+                        },
+                    );
                 }
                 Msg::ResetPrefixCache => {}
                 Msg::Shutdown => return,
@@ -622,7 +649,9 @@ fn run_fixed(p: Params, rx: Receiver<Msg>, stats: Arc<Mutex<EngineStats>>) {
         if let Ok(mut st) = stats.lock() {
             *st = local.clone();
         }
-        let Some(Reverse((deadline, _))) = heap.peek().copied() else { continue };
+        let Some(Reverse((deadline, _))) = heap.peek().copied() else {
+            continue;
+        };
         if !wait_until(deadline, &rx, &mut inbox) {
             return;
         }
@@ -632,7 +661,9 @@ fn run_fixed(p: Params, rx: Receiver<Msg>, stats: Arc<Mutex<EngineStats>>) {
                 break;
             }
             heap.pop();
-            let Some(a) = active.get_mut(&id) else { continue };
+            let Some(a) = active.get_mut(&id) else {
+                continue;
+            };
             let ok = a
                 .req
                 .events

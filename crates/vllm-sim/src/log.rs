@@ -7,7 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `MM-DD HH:MM:SS` in UTC (no time-zone database in a FROM-scratch image).
 fn stamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -19,7 +22,12 @@ fn stamp() -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 pub fn info(source: &str, msg: &str) {
@@ -39,9 +47,13 @@ pub fn error(source: &str, msg: &str) {
 
 /// A raw line (uvicorn's `INFO:     ...` lines, tracebacks).
 pub fn raw_out(line: &str) {
-    let _ = std::io::stdout().lock().write_all(format!("{line}\n").as_bytes());
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
 }
 
 pub fn raw_err(line: &str) {
-    let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
 }

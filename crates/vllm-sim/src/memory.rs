@@ -85,7 +85,10 @@ pub enum StartupError {
     #[error(
         "ValueError: max_num_batched_tokens ({batched}) is smaller than max_model_len ({max_model_len}). This effectively limits the maximum sequence length to max_num_batched_tokens and makes vLLM reject longer sequences. Please increase max_num_batched_tokens or decrease max_model_len."
     )]
-    BatchedTokensBelowModelLen { batched: usize, max_model_len: usize },
+    BatchedTokensBelowModelLen {
+        batched: usize,
+        max_model_len: usize,
+    },
     #[error(
         "ValueError: max_num_batched_tokens ({batched}) must be greater than or equal to max_num_seqs ({seqs})."
     )]
@@ -126,7 +129,9 @@ pub enum StartupError {
         available: f64,
         estimated: usize,
     },
-    #[error("RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {{'EngineCore_DP0': 1}}")]
+    #[error(
+        "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {{'EngineCore_DP0': 1}}"
+    )]
     EngineCrash,
 }
 
@@ -147,13 +152,13 @@ impl StartupError {
 }
 
 fn kv_dtype_bytes(dtype: &str) -> u64 {
-    if dtype.starts_with("fp8") || dtype.starts_with("int8") {
-        1
-    } else if dtype.starts_with("int4") || dtype.starts_with("nvfp4") || dtype.contains("4bit") {
-        1 // packed 4-bit plus scales: treat as one byte per element
-    } else {
-        2
-    }
+    // 8-bit dtypes take one byte; packed 4-bit ones plus their scales are
+    // also counted as one byte per element.
+    let one_byte = ["fp8", "int8", "int4", "nvfp4"]
+        .iter()
+        .any(|p| dtype.starts_with(p))
+        || dtype.contains("4bit");
+    if one_byte { 1 } else { 2 }
 }
 
 /// Runs the memory model for a configuration; Err is the startup failure.
@@ -170,7 +175,9 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
         });
     }
     let large_gpu = sim.gpu_memory_gib >= 70.0;
-    let max_num_seqs = cfg.max_num_seqs.unwrap_or(if large_gpu { 1024 } else { 256 });
+    let max_num_seqs = cfg
+        .max_num_seqs
+        .unwrap_or(if large_gpu { 1024 } else { 256 });
     // vLLM's defaults for the OpenAI server (vllm/engine/arg_utils.py), and
     // with chunked prefill off the budget becomes max_model_len
     // (vllm/config/scheduler.py) unless given explicitly.
@@ -207,7 +214,9 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
     let free = (total - sim.gpu_memory_used_gib).max(0.0);
     let utilization = cfg.gpu_memory_utilization;
     let requested = total * utilization;
-    if sim.startup_failure == StartupFailure::FreeMemory || (cfg.kv_cache_memory_bytes.is_none() && free < requested) {
+    if sim.startup_failure == StartupFailure::FreeMemory
+        || (cfg.kv_cache_memory_bytes.is_none() && free < requested)
+    {
         return Err(StartupError::FreeMemory {
             free,
             total,
@@ -225,8 +234,8 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
             in_use: (free - sim.non_torch_gib).max(0.0),
         });
     }
-    let activation =
-        sim.activation_base_gib + max_num_batched_tokens as f64 * sim.activation_kib_per_token / (1024.0 * 1024.0);
+    let activation = sim.activation_base_gib
+        + max_num_batched_tokens as f64 * sim.activation_kib_per_token / (1024.0 * 1024.0);
     if sim.startup_failure == StartupFailure::CudaOom {
         return Err(StartupError::CudaOom {
             phase: "profiling",
@@ -248,7 +257,8 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
     }
     let kv_heads = (sim.num_kv_heads / tp).max(1) as u64;
     let layers = (sim.num_layers / pp).max(1) as u64;
-    let kv_bytes_per_token = 2 * layers * kv_heads * sim.head_dim as u64 * kv_dtype_bytes(&cfg.kv_cache_dtype);
+    let kv_bytes_per_token =
+        2 * layers * kv_heads * sim.head_dim as u64 * kv_dtype_bytes(&cfg.kv_cache_dtype);
     let block_size = cfg.block_size.max(1);
     let block_bytes = kv_bytes_per_token as f64 * block_size as f64;
     let num_gpu_blocks = (kv_memory * GIB / block_bytes).floor() as usize;

@@ -8,15 +8,16 @@ use std::sync::Mutex;
 use crate::engine::{EngineStats, ITERATION_BUCKETS};
 
 const LATENCY_LONG: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0,
-    960.0, 1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 const TTFT: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
-    80.0, 160.0, 640.0, 2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
 const ITL: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
 ];
 
 #[derive(Debug, Clone)]
@@ -122,7 +123,13 @@ impl Metrics {
                 prompt_tokens: 0,
                 cached_tokens: 0,
                 generation_tokens: 0,
-                success: [("stop", 0), ("length", 0), ("abort", 0), ("error", 0), ("repetition", 0)],
+                success: [
+                    ("stop", 0),
+                    ("length", 0),
+                    ("abort", 0),
+                    ("error", 0),
+                    ("repetition", 0),
+                ],
             }),
             model: model.to_owned(),
             cache_info,
@@ -166,12 +173,31 @@ impl Metrics {
         let labels = format!("engine=\"0\",model_name=\"{}\"", self.model);
         let mut out = String::with_capacity(16 * 1024);
         let Ok(m) = self.inner.lock() else { return out };
-        let mut gauge = |out: &mut String, name: &str, help: &str, v: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {}", fmt(v));
+        let gauge = |out: &mut String, name: &str, help: &str, v: f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {}",
+                fmt(v)
+            );
         };
-        gauge(&mut out, "vllm:num_requests_running", "Number of requests in model execution batches.", engine.running as f64);
-        gauge(&mut out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", engine.waiting as f64);
-        gauge(&mut out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", engine.kv_usage);
+        gauge(
+            &mut out,
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            engine.running as f64,
+        );
+        gauge(
+            &mut out,
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            engine.waiting as f64,
+        );
+        gauge(
+            &mut out,
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            engine.kv_usage,
+        );
         let counter = |out: &mut String, name: &str, help: &str, v: f64| {
             let _ = writeln!(
                 out,
@@ -179,23 +205,60 @@ impl Metrics {
                 fmt(v)
             );
         };
-        counter(&mut out, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", m.prompt_tokens as f64);
-        counter(&mut out, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", m.cached_tokens as f64);
-        counter(&mut out, "vllm:num_preemptions", "Cumulative number of preemption from the engine.", engine.preemptions as f64);
-        counter(&mut out, "vllm:prompt_tokens", "Number of prefill tokens processed.", m.prompt_tokens as f64);
+        counter(
+            &mut out,
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            m.prompt_tokens as f64,
+        );
+        counter(
+            &mut out,
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            m.cached_tokens as f64,
+        );
+        counter(
+            &mut out,
+            "vllm:num_preemptions",
+            "Cumulative number of preemption from the engine.",
+            engine.preemptions as f64,
+        );
+        counter(
+            &mut out,
+            "vllm:prompt_tokens",
+            "Number of prefill tokens processed.",
+            m.prompt_tokens as f64,
+        );
         let _ = writeln!(
             out,
             "# HELP vllm:prompt_tokens_by_source_total Number of prompt tokens by source.\n# TYPE vllm:prompt_tokens_by_source_total counter"
         );
         for (source, v) in [
-            ("local_compute", m.prompt_tokens.saturating_sub(m.cached_tokens)),
+            (
+                "local_compute",
+                m.prompt_tokens.saturating_sub(m.cached_tokens),
+            ),
             ("local_cache_hit", m.cached_tokens),
             ("external_kv_transfer", 0),
         ] {
-            let _ = writeln!(out, "vllm:prompt_tokens_by_source_total{{{labels},source=\"{source}\"}} {}", fmt(v as f64));
+            let _ = writeln!(
+                out,
+                "vllm:prompt_tokens_by_source_total{{{labels},source=\"{source}\"}} {}",
+                fmt(v as f64)
+            );
         }
-        counter(&mut out, "vllm:prompt_tokens_cached", "Number of cached prompt tokens (local + external).", m.cached_tokens as f64);
-        counter(&mut out, "vllm:generation_tokens", "Number of generation tokens processed.", m.generation_tokens as f64);
+        counter(
+            &mut out,
+            "vllm:prompt_tokens_cached",
+            "Number of cached prompt tokens (local + external).",
+            m.cached_tokens as f64,
+        );
+        counter(
+            &mut out,
+            "vllm:generation_tokens",
+            "Number of generation tokens processed.",
+            m.generation_tokens as f64,
+        );
         let _ = writeln!(
             out,
             "# HELP vllm:request_success_total Count of successfully processed requests.\n# TYPE vllm:request_success_total counter"
@@ -211,15 +274,41 @@ impl Metrics {
         let hist = |out: &mut String, name: &str, help: &str, h: &Histogram| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
             for (b, c) in h.bounds.iter().zip(&h.counts) {
-                let _ = writeln!(out, "{name}_bucket{{engine=\"0\",le=\"{}\",model_name=\"{}\"}} {}", fmt(*b), self.model, fmt(*c as f64));
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{engine=\"0\",le=\"{}\",model_name=\"{}\"}} {}",
+                    fmt(*b),
+                    self.model,
+                    fmt(*c as f64)
+                );
             }
-            let _ = writeln!(out, "{name}_bucket{{engine=\"0\",le=\"+Inf\",model_name=\"{}\"}} {}", self.model, fmt(h.count as f64));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{engine=\"0\",le=\"+Inf\",model_name=\"{}\"}} {}",
+                self.model,
+                fmt(h.count as f64)
+            );
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", fmt(h.count as f64));
             let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
         };
-        hist(&mut out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", &m.prompt_hist);
-        hist(&mut out, "vllm:request_generation_tokens", "Number of generation tokens processed.", &m.gen_hist);
-        let mut iter = Histogram::new(&ITERATION_BUCKETS.iter().map(|b| *b as f64).collect::<Vec<_>>());
+        hist(
+            &mut out,
+            "vllm:request_prompt_tokens",
+            "Number of prefill tokens processed.",
+            &m.prompt_hist,
+        );
+        hist(
+            &mut out,
+            "vllm:request_generation_tokens",
+            "Number of generation tokens processed.",
+            &m.gen_hist,
+        );
+        let mut iter = Histogram::new(
+            &ITERATION_BUCKETS
+                .iter()
+                .map(|b| *b as f64)
+                .collect::<Vec<_>>(),
+        );
         if let Some((first, rest)) = engine.iteration_tokens.split_first() {
             iter.count = first.0;
             iter.sum = first.1 as f64;
@@ -227,20 +316,60 @@ impl Metrics {
                 iter.counts[i] = *c;
             }
         }
-        hist(&mut out, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", &iter);
-        hist(&mut out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", &m.ttft);
-        hist(&mut out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", &m.itl);
+        hist(
+            &mut out,
+            "vllm:iteration_tokens_total",
+            "Histogram of number of tokens per engine_step.",
+            &iter,
+        );
+        hist(
+            &mut out,
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            &m.ttft,
+        );
+        hist(
+            &mut out,
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            &m.itl,
+        );
         hist(
             &mut out,
             "vllm:request_time_per_output_token_seconds",
             "Histogram of time_per_output_token_seconds per request.",
             &m.tpot,
         );
-        hist(&mut out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", &m.e2e);
-        hist(&mut out, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", &m.queue);
-        hist(&mut out, "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.", &m.inference);
-        hist(&mut out, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", &m.prefill);
-        hist(&mut out, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", &m.decode);
+        hist(
+            &mut out,
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            &m.e2e,
+        );
+        hist(
+            &mut out,
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            &m.queue,
+        );
+        hist(
+            &mut out,
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request.",
+            &m.inference,
+        );
+        hist(
+            &mut out,
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            &m.prefill,
+        );
+        hist(
+            &mut out,
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            &m.decode,
+        );
         let _ = writeln!(
             out,
             "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{{{}}} 1.0",

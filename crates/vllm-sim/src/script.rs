@@ -37,8 +37,15 @@ pub enum Delta {
     Nothing,
     Content(String),
     Reasoning(String),
-    ToolStart { index: usize, id: String, name: String },
-    ToolArgs { index: usize, text: String },
+    ToolStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolArgs {
+        index: usize,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +170,10 @@ pub fn build(input: &ScriptInput) -> Script {
         _ if input.tools.is_empty() => None,
         ToolChoice::None => None,
         ToolChoice::Named(name) => input.tools.iter().find(|t| &t.name == name),
-        ToolChoice::Auto => input.tools.iter().find(|t| !input.called_tools.contains(&t.name)),
+        ToolChoice::Auto => input
+            .tools
+            .iter()
+            .find(|t| !input.called_tools.contains(&t.name)),
         ToolChoice::Required => input
             .tools
             .iter()
@@ -177,14 +187,21 @@ pub fn build(input: &ScriptInput) -> Script {
         let args = generate_from_schema(&tool.parameters, &mut rng, 0, "");
         let arguments = serde_json::to_string(&args).unwrap_or_else(|_| "{}".into());
         let id = format!("chatcmpl-tool-{}", random_hex(&mut rng));
-        let guided = matches!(input.tool_choice, ToolChoice::Required | ToolChoice::Named(_));
+        let guided = matches!(
+            input.tool_choice,
+            ToolChoice::Required | ToolChoice::Named(_)
+        );
         let parsed = guided
             || input
                 .tool_call_parser
                 .as_deref()
                 .and_then(parser_family)
                 .is_some_and(|f| f == input.tool_format);
-        let format = if guided { ToolFormat::Hermes } else { input.tool_format };
+        let format = if guided {
+            ToolFormat::Hermes
+        } else {
+            input.tool_format
+        };
         let mut call_tokens = match format {
             ToolFormat::Hermes => hermes_tokens(&mut rng, &tool.name, &id, &arguments),
             ToolFormat::Qwen3Xml => xml_tokens(&mut rng, &tool.name, &id, &args),
@@ -320,7 +337,9 @@ fn xml_tokens(rng: &mut Rng, name: &str, id: &str, args: &Value) -> Vec<ScriptTo
     out
 }
 
-const CITIES: &[&str] = &["London", "Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon"];
+const CITIES: &[&str] = &[
+    "London", "Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon",
+];
 
 /// Generates a value valid against a JSON schema: `type` (or a list of
 /// types), `enum`, `const`, `object` with `properties` / `required`,
@@ -342,7 +361,10 @@ pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hin
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(Value::Array(branches)) = obj.get(key) {
-            if let Some(first) = branches.iter().find(|b| b.get("type") != Some(&json!("null"))) {
+            if let Some(first) = branches
+                .iter()
+                .find(|b| b.get("type") != Some(&json!("null")))
+            {
                 return generate_from_schema(first, rng, depth + 1, key_hint);
             }
         }
@@ -373,7 +395,10 @@ pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hin
             if let Some(Value::Object(props)) = obj.get("properties") {
                 for (name, sub) in props {
                     if required.contains(&name.as_str()) || rng.next_f64() < 0.5 {
-                        out.insert(name.clone(), generate_from_schema(sub, rng, depth + 1, name));
+                        out.insert(
+                            name.clone(),
+                            generate_from_schema(sub, rng, depth + 1, name),
+                        );
                     }
                 }
             }
@@ -381,9 +406,16 @@ pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hin
         }
         "array" => {
             let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(1) as usize;
-            let max = obj.get("maxItems").and_then(Value::as_u64).unwrap_or(3).max(min as u64) as usize;
+            let max = obj
+                .get("maxItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(3)
+                .max(min as u64) as usize;
             let n = rng.range(min, max.min(min + 3));
-            let item = obj.get("items").cloned().unwrap_or(json!({"type": "string"}));
+            let item = obj
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
             Value::Array(
                 (0..n)
                     .map(|_| generate_from_schema(&item, rng, depth + 1, key_hint))
@@ -392,13 +424,19 @@ pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hin
         }
         "integer" => {
             let lo = obj.get("minimum").and_then(Value::as_i64).unwrap_or(1);
-            let hi = obj.get("maximum").and_then(Value::as_i64).unwrap_or(lo.max(0) + 99);
+            let hi = obj
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .unwrap_or(lo.max(0) + 99);
             let span = (hi - lo).max(0) as u64 + 1;
             json!(lo + (rng.next_u64() % span) as i64)
         }
         "number" => {
             let lo = obj.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
-            let hi = obj.get("maximum").and_then(Value::as_f64).unwrap_or(lo + 100.0);
+            let hi = obj
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .unwrap_or(lo + 100.0);
             let v = lo + rng.next_f64() * (hi - lo).max(0.0);
             json!((v * 100.0).round() / 100.0)
         }
@@ -418,7 +456,10 @@ pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hin
                 _ => prose_tokens(rng, 2).concat().trim().to_owned(),
             };
             let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+            let max = obj
+                .get("maxLength")
+                .and_then(Value::as_u64)
+                .map(|m| m as usize);
             while s.chars().count() < min {
                 s.push('x');
             }

@@ -8,8 +8,8 @@
 //! path needs `Authorization: Bearer KEY` and answers 401
 //! `{"error":"Unauthorized"}` otherwise; the other paths need no key.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -71,7 +71,10 @@ pub struct SimState {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl SimState {
@@ -86,7 +89,11 @@ impl SimState {
             "block_size=\"{}\",cache_dtype=\"{}\",enable_prefix_caching=\"{}\",engine=\"0\",gpu_memory_utilization=\"{}\",kv_cache_memory_bytes=\"{}\",kv_cache_size_tokens=\"{}\",num_gpu_blocks=\"{}\",prefix_caching_hash_algo=\"sha256\"",
             plan.block_size,
             cfg.kv_cache_dtype,
-            if cfg.enable_prefix_caching { "True" } else { "False" },
+            if cfg.enable_prefix_caching {
+                "True"
+            } else {
+                "False"
+            },
             cfg.gpu_memory_utilization,
             (plan.kv_cache_gib * 1024.0 * 1024.0 * 1024.0) as u64,
             plan.kv_cache_tokens(),
@@ -124,7 +131,10 @@ impl SimState {
             "EngineCore encountered a fatal error (simulated by --sim-crash-after-requests).",
         );
         log::error("async_llm.py:480", "AsyncLLM output_handler failed.");
-        log::error("async_llm.py:480", "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.");
+        log::error(
+            "async_llm.py:480",
+            "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        );
         self.crashed.cancel();
         self.engine.shutdown();
     }
@@ -142,7 +152,10 @@ pub fn app(state: Arc<SimState>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/tokenize", post(tokenize))
         .route("/reset_prefix_cache", post(reset_prefix_cache))
-        .route("/sim/requests", get(sim_requests).delete(sim_requests_clear))
+        .route(
+            "/sim/requests",
+            get(sim_requests).delete(sim_requests_clear),
+        )
         .route("/sim/info", get(sim_info))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), auth))
@@ -151,7 +164,9 @@ pub fn app(state: Arc<SimState>) -> Router {
 
 async fn auth(State(state): State<Arc<SimState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let protected = ["/v1", "/v2", "/inference"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    let protected = ["/v1", "/v2", "/inference"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if protected && !state.cfg.api_keys.is_empty() && req.method() != axum::http::Method::OPTIONS {
         let given = req
             .headers()
@@ -168,8 +183,10 @@ async fn auth(State(state): State<Arc<SimState>>, req: Request, next: Next) -> R
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -226,7 +243,12 @@ async fn models(State(state): State<Arc<SimState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<SimState>>) -> Response {
-    let stats = state.engine.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    let stats = state
+        .engine
+        .stats
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     let mut resp = state.metrics.render(&stats).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -282,7 +304,13 @@ async fn reset_prefix_cache(State(state): State<Arc<SimState>>) -> Response {
 async fn tokenize(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("JSON decode error: {e}"), None),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("JSON decode error: {e}"),
+                None,
+            );
+        }
     };
     let tokens = if let Some(messages) = value.get("messages").and_then(Value::as_array) {
         chat_prompt(messages, &[]).0
@@ -319,7 +347,7 @@ fn chat_prompt(messages: &[Value], tools: &[Value]) -> (Vec<u32>, Vec<String>) {
     let newline = text::tokenize("\n");
     let mut ids = Vec::new();
     let mut called = Vec::new();
-    let mut push_message = |ids: &mut Vec<u32>, role: &str, body: &str| {
+    let push_message = |ids: &mut Vec<u32>, role: &str, body: &str| {
         ids.push(IM_START);
         ids.extend(text::tokenize(role));
         ids.extend(&newline);
@@ -343,14 +371,26 @@ fn chat_prompt(messages: &[Value], tools: &[Value]) -> (Vec<u32>, Vec<String>) {
         let mut body = m.get("content").map(content_text).unwrap_or_default();
         if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
             for c in calls {
-                let name = c.pointer("/function/name").and_then(Value::as_str).unwrap_or("");
-                let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
+                let name = c
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let args = c
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}");
                 called.push(name.to_owned());
-                body.push_str(&format!("\n<tool_call>\n{{\"name\": \"{name}\", \"arguments\": {args}}}\n</tool_call>"));
+                body.push_str(&format!(
+                    "\n<tool_call>\n{{\"name\": \"{name}\", \"arguments\": {args}}}\n</tool_call>"
+                ));
             }
         }
         if role == "tool" {
-            push_message(&mut ids, "user", &format!("<tool_response>\n{body}\n</tool_response>"));
+            push_message(
+                &mut ids,
+                "user",
+                &format!("<tool_response>\n{body}\n</tool_response>"),
+            );
         } else {
             push_message(&mut ids, role, &body);
         }
@@ -381,10 +421,20 @@ struct Prepared {
     include_usage: bool,
 }
 
-fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<Prepared, Response> {
+// The error is the finished HTTP reply, built once per failed request, so
+// its size does not matter.
+#[allow(clippy::result_large_err)]
+fn prepare(
+    state: &SimState,
+    req: &Value,
+    endpoint: Endpoint,
+    n: u64,
+) -> Result<Prepared, Response> {
     let cfg = &state.cfg;
     let Some(obj) = req.as_object() else {
-        return Err(bad_request("Input should be a valid dictionary or object to extract fields from"));
+        return Err(bad_request(
+            "Input should be a valid dictionary or object to extract fields from",
+        ));
     };
     if let Some(model) = obj.get("model").and_then(Value::as_str) {
         if !cfg.served_model_names.iter().any(|m| m == model) {
@@ -401,14 +451,20 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let stream_options = obj.get("stream_options").filter(|v| !v.is_null());
     if stream_options.is_some() && !stream {
-        return Err(bad_request("Stream options can only be defined when `stream=True`."));
+        return Err(bad_request(
+            "Stream options can only be defined when `stream=True`.",
+        ));
     }
     let include_usage = stream_options
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false)
         || cfg.enable_force_include_usage;
-    let tools_json: Vec<Value> = obj.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
+    let tools_json: Vec<Value> = obj
+        .get("tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let (prompt, called) = match endpoint {
         Endpoint::Chat => {
             let Some(messages) = obj.get("messages").and_then(Value::as_array) else {
@@ -421,8 +477,16 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
                 Some(Value::String(s)) => text::tokenize(s),
                 Some(Value::Array(items)) => match items.first() {
                     Some(Value::String(s)) => text::tokenize(s),
-                    Some(Value::Number(_)) => items.iter().filter_map(Value::as_u64).map(|t| t as u32).collect(),
-                    Some(Value::Array(inner)) => inner.iter().filter_map(Value::as_u64).map(|t| t as u32).collect(),
+                    Some(Value::Number(_)) => items
+                        .iter()
+                        .filter_map(Value::as_u64)
+                        .map(|t| t as u32)
+                        .collect(),
+                    Some(Value::Array(inner)) => inner
+                        .iter()
+                        .filter_map(Value::as_u64)
+                        .map(|t| t as u32)
+                        .collect(),
                     _ => return Err(bad_request("Field required: prompt")),
                 },
                 _ => return Err(bad_request("Field required: prompt")),
@@ -463,13 +527,18 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
             let f = t.get("function")?;
             Some(Tool {
                 name: f.get("name")?.as_str()?.to_owned(),
-                parameters: f.get("parameters").cloned().unwrap_or(json!({"type": "object"})),
+                parameters: f
+                    .get("parameters")
+                    .cloned()
+                    .unwrap_or(json!({"type": "object"})),
             })
         })
         .collect();
     if let ToolChoice::Named(name) = &tool_choice {
         if !tools.iter().any(|t| &t.name == name) {
-            return Err(bad_request(&format!("Tool '{name}' has not been passed in `tools`.")));
+            return Err(bad_request(&format!(
+                "Tool '{name}' has not been passed in `tools`."
+            )));
         }
     }
     let max_len = state.plan.max_model_len;
@@ -511,8 +580,16 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
         )));
     }
     let max_tokens = requested_max.map(|m| m as usize).unwrap_or(room).max(1);
-    let ignore_eos = obj.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
-    let prompt_hash = text::fnv1a(&prompt.iter().flat_map(|t| t.to_le_bytes()).collect::<Vec<_>>());
+    let ignore_eos = obj
+        .get("ignore_eos")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let prompt_hash = text::fnv1a(
+        &prompt
+            .iter()
+            .flat_map(|t| t.to_le_bytes())
+            .collect::<Vec<_>>(),
+    );
     let seed = match obj.get("seed").and_then(Value::as_u64) {
         Some(s) => text::mix(&[s]),
         None => text::mix(&[cfg.sim.seed, cfg.seed, prompt_hash]),
@@ -521,17 +598,27 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
     let prose_len = if ignore_eos || cfg.sim.output_len_mode == OutputLenMode::Max {
         max_tokens
     } else {
-        rng.range(cfg.sim.output_len_min, cfg.sim.output_len_max.max(cfg.sim.output_len_min))
+        rng.range(
+            cfg.sim.output_len_min,
+            cfg.sim.output_len_max.max(cfg.sim.output_len_min),
+        )
     };
     let thinks = endpoint == Endpoint::Chat
         && cfg.model_thinks()
-        && obj.pointer("/chat_template_kwargs/enable_thinking").and_then(Value::as_bool) != Some(false);
+        && req
+            .pointer("/chat_template_kwargs/enable_thinking")
+            .and_then(Value::as_bool)
+            != Some(false);
     let _ = n;
     let mut script = script::build(&ScriptInput {
         thinks,
         reasoning_parser: cfg.reasoning_parser.is_some(),
         reasoning_tokens: cfg.sim.reasoning_tokens,
-        tools: if endpoint == Endpoint::Chat { tools } else { Vec::new() },
+        tools: if endpoint == Endpoint::Chat {
+            tools
+        } else {
+            Vec::new()
+        },
         tool_choice,
         called_tools: called,
         tool_format: cfg.sim.tool_format,
@@ -543,12 +630,17 @@ fn prepare(state: &SimState, req: &Value, endpoint: Endpoint, n: u64) -> Result<
     if ignore_eos && script.tokens.len() < max_tokens && script.tool_calls.is_empty() {
         // ignore_eos: keep writing until max_tokens.
         let extra = text::prose_tokens(&mut rng, max_tokens - script.tokens.len());
-        script.tokens.extend(extra.into_iter().map(|w| script::ScriptToken {
-            delta: Delta::Content(w.clone()),
-            text: w,
-        }));
+        script
+            .tokens
+            .extend(extra.into_iter().map(|w| script::ScriptToken {
+                delta: Delta::Content(w.clone()),
+                text: w,
+            }));
         script.finish_reason = "length";
-    } else if script.finish_reason == "stop" && script.tokens.len() >= max_tokens && script.tool_calls.is_empty() {
+    } else if script.finish_reason == "stop"
+        && script.tokens.len() >= max_tokens
+        && script.tool_calls.is_empty()
+    {
         script.finish_reason = "length";
     }
     Ok(Prepared {
@@ -566,7 +658,11 @@ fn fault_roll(state: &SimState, n: u64, salt: u64) -> f64 {
 async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Response {
     let received = Instant::now();
     if !state.ready.load(Ordering::SeqCst) {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "The server is not ready.", None);
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is not ready.",
+            None,
+        );
     }
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -583,11 +679,19 @@ async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Resp
         Err(resp) => return resp,
     };
     let sim = &state.cfg.sim;
-    let prefix = if endpoint == Endpoint::Chat { "chatcmpl" } else { "cmpl" };
+    let prefix = if endpoint == Endpoint::Chat {
+        "chatcmpl"
+    } else {
+        "cmpl"
+    };
     let id = format!("{prefix}-{:016x}", text::mix(&[state.start_unix_ms, n]));
     let record = state.truth.open(RequestRecord {
         id: id.clone(),
-        endpoint: if endpoint == Endpoint::Chat { "chat" } else { "completion" },
+        endpoint: if endpoint == Endpoint::Chat {
+            "chat"
+        } else {
+            "completion"
+        },
         stream: prepared.stream,
         status: "in_flight",
         received_us: state.truth.us(received),
@@ -606,10 +710,12 @@ async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Resp
             None,
         );
     }
-    let drop_at = (sim.drop_mid_stream_rate > 0.0 && fault_roll(&state, n, 0xd) < sim.drop_mid_stream_rate)
-        .then(|| prepared.script.tokens.len() / 2);
-    let malformed_at = (sim.malformed_sse_rate > 0.0 && fault_roll(&state, n, 0xa) < sim.malformed_sse_rate)
-        .then(|| prepared.script.tokens.len() / 2);
+    let drop_at = (sim.drop_mid_stream_rate > 0.0
+        && fault_roll(&state, n, 0xd) < sim.drop_mid_stream_rate)
+        .then_some(prepared.script.tokens.len() / 2);
+    let malformed_at = (sim.malformed_sse_rate > 0.0
+        && fault_roll(&state, n, 0xa) < sim.malformed_sse_rate)
+        .then_some(prepared.script.tokens.len() / 2);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let output = prepared.script.token_ids();
     if !state.engine.submit(EngineRequest {
@@ -620,7 +726,11 @@ async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Resp
         events: tx,
     }) {
         set_status(&record, "error", None);
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "The engine is not running.", None);
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The engine is not running.",
+            None,
+        );
     }
     let ctx = Ctx {
         state: Arc::clone(&state),
@@ -725,7 +835,11 @@ impl Ctx {
         let scheduled = self.scheduled.unwrap_or(self.received);
         self.state.metrics.record(&Finished {
             ttft: first.map(|f| secs(self.received, f)),
-            itls: self.token_instants.windows(2).map(|w| secs(w[0], w[1])).collect(),
+            itls: self
+                .token_instants
+                .windows(2)
+                .map(|w| secs(w[0], w[1]))
+                .collect(),
             e2e: secs(self.received, last),
             queue: secs(self.received, scheduled),
             prefill: first.map(|f| secs(scheduled, f)).unwrap_or(0.0),
@@ -736,22 +850,42 @@ impl Ctx {
             finish_reason: self.script.finish_reason,
         });
         let finished = self.state.finished.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.state.cfg.sim.crash_after_requests.is_some_and(|c| finished >= c) {
+        if self
+            .state
+            .cfg
+            .sim
+            .crash_after_requests
+            .is_some_and(|c| finished >= c)
+        {
             self.state.crash();
         }
     }
 
-    fn usage_json(&self) -> Value {
+    /// The usage object in vLLM's field order; `full` adds the fields the
+    /// non-streaming body carries (`null` details, `multimodal_tokens`).
+    fn usage_json(&self, full: bool) -> J {
         let completion = self.script.tokens.len();
-        let mut usage = json!({
-            "prompt_tokens": self.prompt_tokens,
-            "total_tokens": self.prompt_tokens + completion,
-            "completion_tokens": completion,
-        });
+        let mut fields = vec![
+            ("prompt_tokens", J::from(self.prompt_tokens)),
+            ("total_tokens", J::from(self.prompt_tokens + completion)),
+            ("completion_tokens", J::from(completion)),
+        ];
         if self.state.cfg.enable_prompt_tokens_details {
-            usage["prompt_tokens_details"] = json!({"cached_tokens": self.cached_tokens, "created_cache_tokens": 0});
+            let mut details = vec![
+                ("cached_tokens", J::from(self.cached_tokens)),
+                ("created_cache_tokens", J::from(0usize)),
+            ];
+            if full {
+                details.push(("multimodal_tokens", J::null()));
+            }
+            fields.push(("prompt_tokens_details", J::O(details)));
+        } else if full {
+            fields.push(("prompt_tokens_details", J::null()));
         }
-        usage
+        if full {
+            fields.push(("completion_tokens_details", J::null()));
+        }
+        J::O(fields)
     }
 
     fn head(&self) -> String {
@@ -771,9 +905,14 @@ impl Ctx {
             Delta::Nothing => return None,
             Delta::Content(c) => format!("{{\"content\":{}}}", json_str(c)),
             Delta::Reasoning(r) => match self.state.cfg.sim.reasoning_field {
-                ReasoningField::Both => format!("{{\"reasoning\":{0},\"reasoning_content\":{0}}}", json_str(r)),
+                ReasoningField::Both => format!(
+                    "{{\"reasoning\":{0},\"reasoning_content\":{0}}}",
+                    json_str(r)
+                ),
                 ReasoningField::Reasoning => format!("{{\"reasoning\":{}}}", json_str(r)),
-                ReasoningField::ReasoningContent => format!("{{\"reasoning_content\":{}}}", json_str(r)),
+                ReasoningField::ReasoningContent => {
+                    format!("{{\"reasoning_content\":{}}}", json_str(r))
+                }
             },
             Delta::ToolStart { index, id, name } => format!(
                 "{{\"content\":null,\"tool_calls\":[{{\"id\":{},\"type\":\"function\",\"index\":{index},\"function\":{{\"name\":{}}}}}]}}",
@@ -793,7 +932,10 @@ impl Ctx {
             .stop_reason
             .map(|s| s.to_string())
             .unwrap_or_else(|| "null".into());
-        format!("\"finish_reason\":\"{}\",\"stop_reason\":{stop}", self.script.finish_reason)
+        format!(
+            "\"finish_reason\":\"{}\",\"stop_reason\":{stop}",
+            self.script.finish_reason
+        )
     }
 
     /// SSE bytes for output token `index` (may be empty).
@@ -849,7 +991,7 @@ impl Ctx {
                 out.push_str(&format!(
                     "data: {},\"choices\":[],\"usage\":{},\"system_fingerprint\":\"{SYSTEM_FINGERPRINT}\"}}\n\n",
                     self.head(),
-                    self.usage_json()
+                    self.usage_json(false).to_json()
                 ));
             }
             out.push_str("data: [DONE]\n\n");
@@ -865,56 +1007,159 @@ impl Ctx {
         )
     }
 
-    fn full_body(&self) -> Value {
-        let mut usage = self.usage_json();
-        usage["completion_tokens_details"] = Value::Null;
-        if !self.state.cfg.enable_prompt_tokens_details {
-            usage["prompt_tokens_details"] = Value::Null;
-        } else {
-            usage["prompt_tokens_details"]["multimodal_tokens"] = Value::Null;
-        }
-        let stop_reason = self.script.stop_reason.map(Value::from).unwrap_or(Value::Null);
+    fn full_body(&self) -> String {
+        let usage = self.usage_json(true);
+        let stop_reason = self
+            .script
+            .stop_reason
+            .map(|s| J::from(s as usize))
+            .unwrap_or(J::null());
         let model = self.state.cfg.served_model_name();
-        match self.endpoint {
+        let created = J::from(self.state.created as usize);
+        let body = match self.endpoint {
             Endpoint::Chat => {
-                let mut message = json!({
-                    "role": "assistant",
-                    "content": self.script.content(),
-                    "refusal": null, "annotations": null, "audio": null, "function_call": null,
-                });
+                let reasoning = self.script.reasoning().map(J::from).unwrap_or(J::null());
+                let mut message = vec![
+                    ("role", J::from("assistant")),
+                    ("content", J::from(self.script.content())),
+                    ("refusal", J::null()),
+                    ("annotations", J::null()),
+                    ("audio", J::null()),
+                    ("function_call", J::null()),
+                ];
                 if !self.script.tool_calls.is_empty() {
-                    message["tool_calls"] = Value::Array(
-                        self.script
-                            .tool_calls
-                            .iter()
-                            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-                            .collect(),
-                    );
+                    message.push((
+                        "tool_calls",
+                        J::A(
+                            self.script
+                                .tool_calls
+                                .iter()
+                                .map(|c| {
+                                    J::O(vec![
+                                        ("id", J::from(c.id.as_str())),
+                                        ("type", J::from("function")),
+                                        (
+                                            "function",
+                                            J::O(vec![
+                                                ("name", J::from(c.name.as_str())),
+                                                ("arguments", J::from(c.arguments.as_str())),
+                                            ]),
+                                        ),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ));
                 }
-                message["reasoning"] = self.script.reasoning().map(Value::from).unwrap_or(Value::Null);
-                if self.state.cfg.sim.reasoning_field != ReasoningField::Reasoning {
-                    message["reasoning_content"] = message["reasoning"].clone();
+                match self.state.cfg.sim.reasoning_field {
+                    ReasoningField::Both => {
+                        message.push(("reasoning", reasoning.clone()));
+                        message.push(("reasoning_content", reasoning));
+                    }
+                    ReasoningField::Reasoning => message.push(("reasoning", reasoning)),
+                    ReasoningField::ReasoningContent => {
+                        message.push(("reasoning_content", reasoning))
+                    }
                 }
-                json!({
-                    "id": self.id, "object": "chat.completion", "created": self.state.created, "model": model,
-                    "choices": [{"index": 0, "message": message, "logprobs": null,
-                        "finish_reason": self.script.finish_reason, "stop_reason": stop_reason, "token_ids": null}],
-                    "service_tier": null, "system_fingerprint": SYSTEM_FINGERPRINT, "usage": usage,
-                    "prompt_logprobs": null, "prompt_token_ids": null, "kv_transfer_params": null,
-                })
+                J::O(vec![
+                    ("id", J::from(self.id.as_str())),
+                    ("object", J::from("chat.completion")),
+                    ("created", created),
+                    ("model", J::from(model)),
+                    (
+                        "choices",
+                        J::A(vec![J::O(vec![
+                            ("index", J::from(0usize)),
+                            ("message", J::O(message)),
+                            ("logprobs", J::null()),
+                            ("finish_reason", J::from(self.script.finish_reason)),
+                            ("stop_reason", stop_reason),
+                            ("token_ids", J::null()),
+                        ])]),
+                    ),
+                    ("service_tier", J::null()),
+                    ("system_fingerprint", J::from(SYSTEM_FINGERPRINT)),
+                    ("usage", usage),
+                    ("prompt_logprobs", J::null()),
+                    ("prompt_token_ids", J::null()),
+                    ("kv_transfer_params", J::null()),
+                ])
             }
             Endpoint::Completion => {
                 let text: String = self.script.tokens.iter().map(|t| t.text.as_str()).collect();
-                json!({
-                    "id": self.id, "object": "text_completion", "created": self.state.created, "model": model,
-                    "choices": [{"index": 0, "text": text, "logprobs": null,
-                        "finish_reason": self.script.finish_reason, "stop_reason": stop_reason,
-                        "token_ids": null, "prompt_logprobs": null, "prompt_token_ids": null}],
-                    "service_tier": null, "system_fingerprint": SYSTEM_FINGERPRINT, "usage": usage,
-                    "kv_transfer_params": null,
-                })
+                J::O(vec![
+                    ("id", J::from(self.id.as_str())),
+                    ("object", J::from("text_completion")),
+                    ("created", created),
+                    ("model", J::from(model)),
+                    (
+                        "choices",
+                        J::A(vec![J::O(vec![
+                            ("index", J::from(0usize)),
+                            ("text", J::from(text)),
+                            ("logprobs", J::null()),
+                            ("finish_reason", J::from(self.script.finish_reason)),
+                            ("stop_reason", stop_reason),
+                            ("token_ids", J::null()),
+                            ("prompt_logprobs", J::null()),
+                            ("prompt_token_ids", J::null()),
+                        ])]),
+                    ),
+                    ("service_tier", J::null()),
+                    ("system_fingerprint", J::from(SYSTEM_FINGERPRINT)),
+                    ("usage", usage),
+                    ("kv_transfer_params", J::null()),
+                ])
             }
+        };
+        body.to_json()
+    }
+}
+
+/// JSON with fields in a fixed order (vLLM's), without turning on
+/// serde_json's `preserve_order` for the whole workspace.
+#[derive(Debug, Clone)]
+enum J {
+    V(Value),
+    O(Vec<(&'static str, J)>),
+    A(Vec<J>),
+}
+
+impl J {
+    fn null() -> J {
+        J::V(Value::Null)
+    }
+    fn to_json(&self) -> String {
+        match self {
+            J::V(v) => v.to_string(),
+            J::O(fields) => {
+                let items: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", json_str(k), v.to_json()))
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+            J::A(items) => format!(
+                "[{}]",
+                items.iter().map(J::to_json).collect::<Vec<_>>().join(",")
+            ),
         }
+    }
+}
+
+impl From<usize> for J {
+    fn from(v: usize) -> J {
+        J::V(Value::from(v))
+    }
+}
+impl From<&str> for J {
+    fn from(v: &str) -> J {
+        J::V(Value::from(v))
+    }
+}
+impl From<String> for J {
+    fn from(v: String) -> J {
+        J::V(Value::from(v))
     }
 }
 
@@ -951,12 +1196,21 @@ fn stream_response(ctx: Ctx) -> Response {
             };
             let ev = match next {
                 Next_::Crashed | Next_::Event(None) => {
-                    ctx.finish("error", if ctx.state.crashed.is_cancelled() { Some("crash") } else { None });
+                    ctx.finish(
+                        "error",
+                        if ctx.state.crashed.is_cancelled() {
+                            Some("crash")
+                        } else {
+                            None
+                        },
+                    );
                     return Some((Err(io_err("engine stopped")), ctx));
                 }
                 Next_::Event(Some(ev)) => ev,
             };
-            let Some(first_index) = ctx.on_event(ev) else { continue };
+            let Some(first_index) = ctx.on_event(ev) else {
+                continue;
+            };
             // Batch every token already available into one write.
             let mut indices = vec![first_index];
             while let Ok(ev) = ctx.rx.try_recv() {
@@ -977,7 +1231,10 @@ fn stream_response(ctx: Ctx) -> Response {
                     return Some((Err(io_err("connection dropped (simulated)")), ctx));
                 }
                 if ctx.malformed_at == Some(index) {
-                    out.push_str(&format!("data: {},\"choices\":[{{\"index\":0,\"del\n\n", ctx.head()));
+                    out.push_str(&format!(
+                        "data: {},\"choices\":[{{\"index\":0,\"del\n\n",
+                        ctx.head()
+                    ));
                     if let Ok(mut r) = ctx.record.lock() {
                         r.fault = Some("malformed_sse");
                     }
@@ -1031,7 +1288,11 @@ async fn full_response(mut ctx: Ctx) -> Response {
                 if let Some(index) = ctx.on_event(ev) {
                     produced = index + 1;
                     if let Ok(mut r) = ctx.record.lock() {
-                        r.token_write_us.push(ctx.state.truth.us(*ctx.token_instants.last().unwrap_or(&Instant::now())));
+                        r.token_write_us.push(
+                            ctx.state
+                                .truth
+                                .us(*ctx.token_instants.last().unwrap_or(&Instant::now())),
+                        );
                     }
                 }
             }
@@ -1048,14 +1309,23 @@ async fn full_response(mut ctx: Ctx) -> Response {
     }
     let body = ctx.full_body();
     ctx.finish("finished", None);
-    json_response(StatusCode::OK, body)
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// A 200 whose body fails at once: the client sees the connection drop.
 fn dropped_connection() -> Response {
-    let body = stream::once(async { Err::<Bytes, std::io::Error>(io_err("connection dropped (simulated)")) });
+    let body = stream::once(async {
+        Err::<Bytes, std::io::Error>(io_err("connection dropped (simulated)"))
+    });
     let mut resp = Response::new(Body::from_stream(body));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

@@ -66,7 +66,10 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn mix(values: &[u64]) -> u64 {
     let mut h: u64 = 0x6a09_e667_f3bc_c908;
     for v in values {
-        h ^= v.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(h << 6).wrapping_add(h >> 2);
+        h ^= v
+            .wrapping_add(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(h << 6)
+            .wrapping_add(h >> 2);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
@@ -117,17 +120,17 @@ pub fn token_id(piece: &str) -> u32 {
 }
 
 const WORDS: &[&str] = &[
-    "the", "model", "cache", "token", "batch", "queue", "block", "fast", "slow", "prefix", "steps",
+    "the", "model", "cache", "token", "batch", "queue", "block", "fast", "slow", "pre", "steps",
     "graph", "data", "value", "time", "load", "serve", "river", "stone", "light", "cloud", "north",
     "south", "quiet", "sharp", "plain", "field", "water", "earth", "metal", "paper", "glass",
     "small", "large", "early", "later", "first", "last", "every", "other", "about", "above",
     "below", "under", "after", "again", "still", "while", "where", "which", "there", "these",
     "those", "would", "could", "might", "shall", "green", "blue", "red", "white", "black", "night",
-    "day", "year", "week", "hour", "minute", "city", "road", "house", "table", "chair", "bread",
+    "day", "year", "week", "hour", "min", "city", "road", "house", "table", "chair", "bread",
     "fruit", "apple", "lemon", "olive", "salt", "sugar", "tea", "milk", "rain", "snow", "wind",
     "storm", "sun", "moon", "star", "plant", "tree", "leaf", "root", "seed", "grain", "flour",
     "iron", "gold", "clay", "sand", "wood", "fire", "smoke", "ash", "path", "gate", "wall", "door",
-    "room", "hall", "tower", "bridge", "ship", "boat", "train", "wheel", "motor", "clock", "bell",
+    "room", "hall", "tower", "span", "ship", "boat", "train", "wheel", "motor", "clock", "bell",
     "song", "voice", "word", "line", "page", "book", "story", "note", "sign", "mark", "point",
     "shape", "form", "size", "rate", "count", "sum", "part", "whole", "half", "third", "one",
     "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "and", "or", "but",

@@ -105,7 +105,11 @@ impl GroundTruth {
         let recs: Vec<RequestRecord> = self
             .records
             .lock()
-            .map(|r| r.iter().filter_map(|h| h.lock().ok().map(|g| finalize(g.clone()))).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|h| h.lock().ok().map(|g| finalize(g.clone())))
+                    .collect()
+            })
             .unwrap_or_default();
         serde_json::json!({
             "clock": "monotonic microseconds since server start",
@@ -125,6 +129,10 @@ impl GroundTruth {
 fn finalize(mut r: RequestRecord) -> RequestRecord {
     r.first_token_us = r.token_write_us.first().copied();
     r.true_ttft_us = r.first_token_us.map(|f| f.saturating_sub(r.received_us));
-    r.gaps_us = r.token_write_us.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    r.gaps_us = r
+        .token_write_us
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     r
 }

@@ -1,0 +1,426 @@
+//! Cleanup that cannot be skipped: guards, cancellation, foreign containers,
+//! sweeps after a SIGKILL'd owner.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use grid_container::{
+    Backend, DockerBackend, DockerBackendConfig, FailureClass, Owner, SweepOptions, host_name,
+    labels, process_exists,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::*;
+
+/// The owner of a process that has exited, as a SIGKILL'd vllm-grid would be.
+fn dead_owner() -> Owner {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait for true");
+    Owner {
+        pid,
+        start_ticks: None,
+        host: host_name(),
+    }
+}
+
+async fn eventually(mut condition: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_running_server_removes_it() {
+    let docker = docker().await;
+    let run_id = unique("guard");
+    let profile = sim_profile(&unique("gc-guard"), &[]);
+    let spec = spec(&profile, &run_id, "c", &scratch_dir("guard"));
+    let backend = Backend::Docker(docker);
+    let server = backend
+        .launch(&profile, &spec, &CancellationToken::new())
+        .await
+        .expect("starts");
+    let id = server.container_id().expect("a container").to_string();
+    drop(server);
+    let Backend::Docker(docker) = &backend else {
+        unreachable!()
+    };
+    // The guard waits for the removal, so it is gone as soon as drop returns.
+    assert!(
+        !container_exists(docker, &id).await,
+        "the guard removed {id}"
+    );
+
+    let backend = Backend::Process(process_backend(scratch_dir("guard-pids")));
+    let spec = spec_for_process(&profile, "guard-process");
+    let server = backend
+        .launch(&profile, &spec, &CancellationToken::new())
+        .await
+        .expect("starts");
+    let pid = server.pid().expect("a pid");
+    drop(server);
+    assert!(
+        eventually(async || !process_exists(pid)).await,
+        "the guard killed process {pid}"
+    );
+}
+
+fn spec_for_process(profile: &grid_container::Profile, name: &str) -> grid_container::LaunchSpec {
+    spec(profile, &unique(name), "c", &scratch_dir(name))
+}
+
+/// A guard inside a current-thread runtime (the default `#[tokio::test]`)
+/// must not deadlock: it removes on its own thread and connection.
+#[tokio::test]
+async fn dropping_inside_a_current_thread_runtime_removes_it() {
+    let docker = docker().await;
+    let run_id = unique("guard-ct");
+    let profile = sim_profile(&unique("gc-guard-ct"), &[]);
+    let spec = spec(&profile, &run_id, "c", &scratch_dir("guard-ct"));
+    let backend = Backend::Docker(docker);
+    let server = backend
+        .launch(&profile, &spec, &CancellationToken::new())
+        .await
+        .expect("starts");
+    let id = server.container_id().expect("a container").to_string();
+    drop(server);
+    let Backend::Docker(docker) = &backend else {
+        unreachable!()
+    };
+    assert!(
+        !container_exists(docker, &id).await,
+        "the guard removed {id}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_the_health_wait_removes_the_container() {
+    let docker = docker().await;
+    let run_id = unique("cancel");
+    // A long model load keeps the launch in its health wait.
+    let profile = sim_profile(&unique("gc-cancel"), &["--sim-model-load-s", "60"]);
+    let spec = spec(&profile, &run_id, "c", &scratch_dir("cancel"));
+    let backend = Backend::Docker(docker);
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        trigger.cancel();
+    });
+    let failure = backend
+        .launch(&profile, &spec, &cancel)
+        .await
+        .expect_err("cancelled");
+    assert_eq!(failure.class, FailureClass::Cancelled, "{failure}");
+    let Backend::Docker(docker) = &backend else {
+        unreachable!()
+    };
+    let left = containers_of_run(docker, &run_id).await;
+    remove_run(docker, &run_id).await;
+    assert!(left.is_empty(), "{left:?}");
+
+    // Same on the process backend.
+    let state_dir = scratch_dir("cancel-pids");
+    let backend = Backend::Process(process_backend(state_dir.clone()));
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let spec = spec_for_process(&profile, "cancel-process");
+    let failure = backend
+        .launch(&profile, &spec, &cancel)
+        .await
+        .expect_err("cancelled");
+    assert_eq!(failure.class, FailureClass::Cancelled);
+    assert_eq!(
+        std::fs::read_dir(&state_dir)
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "pid file removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_launch_future_mid_wait_removes_the_container() {
+    let docker = docker().await;
+    let run_id = unique("abandon");
+    let profile = sim_profile(&unique("gc-abandon"), &["--sim-model-load-s", "60"]);
+    let spec = spec(&profile, &run_id, "c", &scratch_dir("abandon"));
+    let backend = Backend::Docker(docker);
+    let cancel = CancellationToken::new();
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(2000),
+        backend.launch(&profile, &spec, &cancel),
+    )
+    .await;
+    assert!(outcome.is_err(), "the launch was still waiting");
+    let Backend::Docker(docker) = &backend else {
+        unreachable!()
+    };
+    let left = containers_of_run(docker, &run_id).await;
+    remove_run(docker, &run_id).await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_foreign_container_is_refused_and_left_untouched() {
+    let docker = docker().await;
+    let name = unique("gc-foreign");
+    // The user's own service: same name, no vllm-grid labels, running.
+    let body = ContainerCreateBody {
+        image: Some(SIM_IMAGE.to_string()),
+        cmd: Some(vec!["--model".into(), "user-model".into()]),
+        labels: Some(HashMap::from([(
+            "owner".to_string(),
+            "production".to_string(),
+        )])),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let foreign = docker
+        .client()
+        .create_container(Some(options), body)
+        .await
+        .expect("create the foreign container")
+        .id;
+    docker
+        .client()
+        .start_container(&foreign, None)
+        .await
+        .expect("start the foreign container");
+
+    let profile = sim_profile(&name, &[]);
+    let run_id = unique("foreign");
+    let spec = spec(&profile, &run_id, "c", &scratch_dir("foreign"));
+    let backend = Backend::Docker(docker);
+    let failure = backend
+        .launch(&profile, &spec, &CancellationToken::new())
+        .await
+        .expect_err("refused");
+    let Backend::Docker(docker) = &backend else {
+        unreachable!()
+    };
+    let inspect = docker
+        .client()
+        .inspect_container(&name, None)
+        .await
+        .expect("the foreign container still exists");
+    let still_running = inspect.state.and_then(|s| s.running) == Some(true);
+    let same = inspect.id.as_deref() == Some(foreign.as_str());
+
+    // With the explicit flag it is replaced.
+    let mut replacing = spec.clone();
+    replacing.replace_foreign = true;
+    let replaced = backend
+        .launch(&profile, &replacing, &CancellationToken::new())
+        .await;
+    let foreign_gone = !container_exists(docker, &foreign).await;
+    if let Ok(server) = replaced {
+        server.teardown().await.expect("teardown");
+    }
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = docker
+        .client()
+        .remove_container(&foreign, Some(remove))
+        .await;
+    remove_run(docker, &run_id).await;
+
+    assert_eq!(failure.class, FailureClass::ForeignContainer, "{failure}");
+    assert!(
+        failure.message.contains(&name) && failure.message.contains("left untouched"),
+        "{failure}"
+    );
+    assert!(same && still_running, "the foreign container was touched");
+    assert!(foreign_gone, "replace_foreign replaces it");
+}
+
+#[tokio::test]
+async fn a_leftover_of_ours_with_a_dead_owner_is_replaced_and_swept() {
+    let name = unique("gc-leftover");
+    let run_id = unique("leftover");
+    let profile = sim_profile(&name, &[]);
+    // A vllm-grid that was SIGKILL'd: its server keeps running, no guard ran.
+    let killed = DockerBackend::connect(DockerBackendConfig {
+        owner: dead_owner(),
+        ..DockerBackendConfig::default()
+    })
+    .await
+    .expect("engine");
+    let _ = docker().await;
+    let backend = Backend::Docker(killed);
+    let leftover = backend
+        .launch(
+            &profile,
+            &spec(&profile, &run_id, "a", &scratch_dir("leftover")),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts");
+    let leftover_id = leftover.container_id().expect("id").to_string();
+    std::mem::forget(leftover);
+    let leftover_b = backend
+        .launch(
+            &sim_profile(&unique("gc-leftover-b"), &[]),
+            &spec(&profile, &run_id, "b", &scratch_dir("leftover")),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts");
+    let swept_id = leftover_b.container_id().expect("id").to_string();
+    std::mem::forget(leftover_b);
+
+    // The next start: its sweep removes the dead owner's containers...
+    let next = Backend::Docker(docker().await);
+    let report = next
+        .sweep_leftovers(&SweepOptions::default())
+        .await
+        .expect("sweep");
+    let Backend::Docker(docker) = &next else {
+        unreachable!()
+    };
+    assert!(
+        report.removed.iter().any(|item| item.id == swept_id),
+        "{report:?}"
+    );
+    assert!(!container_exists(docker, &swept_id).await);
+    assert!(!container_exists(docker, &leftover_id).await);
+    // ... and a launch with the same name works (had it survived, the name
+    // check would have replaced it as ours).
+    let server = next
+        .launch(
+            &profile,
+            &spec(&profile, &run_id, "c", &scratch_dir("leftover")),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts again under the same name");
+    server.teardown().await.expect("teardown");
+    assert!(containers_of_run(docker, &run_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_name_check_replaces_our_own_leftover() {
+    let name = unique("gc-ours");
+    let run_id = unique("ours");
+    let profile = sim_profile(&name, &[]);
+    let killed = DockerBackend::connect(DockerBackendConfig {
+        owner: dead_owner(),
+        ..DockerBackendConfig::default()
+    })
+    .await
+    .expect("engine");
+    let _ = docker().await;
+    let old = Backend::Docker(killed)
+        .launch(
+            &profile,
+            &spec(&profile, &run_id, "a", &scratch_dir("ours")),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts");
+    let old_id = old.container_id().expect("id").to_string();
+    std::mem::forget(old);
+    let next = Backend::Docker(docker().await);
+    let server = next
+        .launch(
+            &profile,
+            &spec(&profile, &run_id, "b", &scratch_dir("ours")),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("replaces the leftover");
+    let Backend::Docker(docker) = &next else {
+        unreachable!()
+    };
+    let old_gone = !container_exists(docker, &old_id).await;
+    let labels_ok = docker
+        .client()
+        .inspect_container(server.container_id().expect("id"), None)
+        .await
+        .ok()
+        .and_then(|i| i.config)
+        .and_then(|c| c.labels)
+        .map(|l| {
+            l.get(labels::TOOL).map(String::as_str) == Some("vllm-grid")
+                && l.get(labels::RUN_ID) == Some(&run_id)
+                && l.get(labels::CONFIG_ID).map(String::as_str) == Some("b")
+                && l.get(labels::OWNER_PID) == Some(&std::process::id().to_string())
+                && l.get(labels::HOST) == Some(&host_name())
+        })
+        .unwrap_or(false);
+    server.teardown().await.expect("teardown");
+    remove_run(docker, &run_id).await;
+    assert!(old_gone, "the leftover {old_id} was replaced");
+    assert!(
+        labels_ok,
+        "every container carries tool, run, config, owner and host labels"
+    );
+}
+
+#[tokio::test]
+async fn a_process_left_by_a_dead_owner_is_swept() {
+    let state_dir = scratch_dir("sweep-pids");
+    let profile = sim_profile("unused", &[]);
+    let mut config = grid_container::ProcessBackendConfig::new(state_dir.clone());
+    config
+        .program_overrides
+        .insert("vllm-sim".into(), vec![sim_binary().display().to_string()]);
+    config.owner = dead_owner();
+    let killed = Backend::Process(grid_container::ProcessBackend::new(config));
+    let server = killed
+        .launch(
+            &profile,
+            &spec_for_process(&profile, "sweep"),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts");
+    let pid = server.pid().expect("pid");
+    std::mem::forget(server);
+    assert!(process_exists(pid));
+
+    // A live owner's server is left alone.
+    let live = Backend::Process(process_backend(state_dir.clone()));
+    let kept = live
+        .launch(
+            &profile,
+            &spec_for_process(&profile, "sweep-live"),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("starts");
+
+    let report = live
+        .sweep_leftovers(&SweepOptions::default())
+        .await
+        .expect("sweep");
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    assert_eq!(report.skipped_live_owner.len(), 1, "{report:?}");
+    assert!(
+        eventually(async || !process_exists(pid)).await,
+        "the leftover {pid} was killed"
+    );
+    assert!(
+        process_exists(kept.pid().expect("pid")),
+        "the live owner's server still runs"
+    );
+    kept.teardown().await.expect("teardown");
+    assert_eq!(
+        std::fs::read_dir(&state_dir)
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests for grid-container. The lifecycle tests run the real
+//! Docker engine with the locally built simulator image (and the simulator
+//! binary for the process backend); they fail, with the fix, when either is
+//! missing: run scripts/build-sim-image.sh.
+
+mod common;
+
+mod cleanup;
+mod diagnosis;
+mod failures;
+mod lifecycle;
+mod profiles;
+mod render;

@@ -1,0 +1,109 @@
+use grid_search::rank::{ConfigStatus, bootstrap_median, combine_acceleration, rank};
+
+use crate::fixtures::*;
+
+/// Rank one config's result and expect `status` with reasons containing
+/// every fragment.
+fn check(gates: &str, result: impl Fn(&grid_plan::Plan) -> grid_search::ConfigResult, status: ConfigStatus, fragments: &[&str]) {
+    let plan = plan(&format!(r#""axes": {{}}, "named_configs": [{{"name": "only", "settings": {{"max_num_seqs": 4}}}}], "ranking": {gates}"#));
+    let ranking = rank(&plan, &results(vec![result(&plan)]));
+    let c = &ranking.configs[0];
+    assert_eq!(c.status, status, "{gates}: {:?}", c.reasons);
+    let text = c.reasons.join("; ");
+    for f in fragments {
+        assert!(text.contains(f), "{gates}: {text:?} lacks {f:?}");
+    }
+    assert_eq!(ranking.champion.is_some(), status == ConfigStatus::Valid);
+}
+
+#[test]
+fn gates() {
+    let with = |f: fn(&mut grid_search::store::Measurement)| {
+        move |plan: &grid_plan::Plan| {
+            let mut m = good(2.0, 0.1);
+            f(&mut m);
+            completed(plan, 0, vec![m])
+        }
+    };
+    check("{}", with(|_| {}), ConfigStatus::Valid, &[]);
+    check("{}", with(|m| m.request_error_rate = Some(0.01)), ConfigStatus::Valid, &[]);
+    check("{}", with(|m| m.request_error_rate = Some(0.02)), ConfigStatus::Rejected, &["request error rate 2.0 % is above the 1.0 % gate"]);
+    check("{}", with(|m| m.request_error_rate = None), ConfigStatus::Rejected, &["request error rate not measured"]);
+    check("{}", with(|m| m.stability_degradation = Some(0.20)), ConfigStatus::Rejected, &["not below the 20.0 % gate"]);
+    check("{}", with(|m| m.stability_degradation = Some(0.19)), ConfigStatus::Valid, &[]);
+    check("{}", with(|m| { m.benchmarks_failed.insert("stability".into(), "boom".into()); }), ConfigStatus::Rejected, &["stability (boom)"]);
+    check(r#"{"require_all_benchmarks": false}"#, with(|m| { m.benchmarks_failed.insert("stability".into(), "boom".into()); }), ConfigStatus::Valid, &[]);
+    check(r#"{"require_tool_calling": true}"#, with(|m| m.tool_call_success_rate = Some(0.5)), ConfigStatus::Rejected, &["tool-call success 50.0 % is below the required 90.0 %"]);
+    check(r#"{"require_tool_calling": true}"#, with(|m| m.tool_call_success_rate = None), ConfigStatus::Rejected, &["not measured"]);
+    check("{}", with(|m| m.tool_call_success_rate = Some(0.0)), ConfigStatus::Valid, &[]);
+    check("{}", with(|m| m.kv_cache_acceleration = None), ConfigStatus::Rejected, &["cannot be ranked"]);
+    check("{}", |p| launch_failed(p, 0, "gpu_out_of_memory", true), ConfigStatus::Rejected, &["server did not start (gpu out of memory)"]);
+    check("{}", |p| launch_failed(p, 0, "missing_image", false), ConfigStatus::Failed, &["server did not start (missing image)"]);
+}
+
+#[test]
+fn a_config_without_result_is_failed_with_a_reason() {
+    let plan = plan("");
+    let ranking = rank(&plan, &results(vec![completed(&plan, 0, vec![good(2.0, 0.1)])]));
+    assert_eq!(ranking.configs.len(), 12);
+    let missing = ranking.configs.iter().filter(|c| c.status == ConfigStatus::Failed).count();
+    assert_eq!(missing, 11);
+    assert!(ranking.configs[1].reasons[0].contains("not run yet"));
+}
+
+#[test]
+fn the_champion_is_the_highest_median_and_significance_is_judged_by_overlap() {
+    let plan = plan("");
+    // Clear lead: intervals apart.
+    let r = results(vec![
+        completed(&plan, 0, vec![good(2.0, 0.1)]),
+        completed(&plan, 1, vec![good(3.0, 0.1)]),
+        launch_failed(&plan, 2, "kv_cache_too_small", true),
+    ]);
+    let ranking = rank(&plan, &r);
+    assert_eq!(ranking.champion.as_ref().unwrap().id, plan.configs[1].id);
+    assert_eq!(ranking.configs[0].rank, Some(1));
+    assert_eq!(ranking.configs[1].rank, Some(2));
+    let sig = ranking.significance.as_ref().unwrap();
+    assert!(sig.significant, "{}", sig.text);
+    assert_eq!(sig.repeats_needed, None);
+
+    // Overlap: 3.0 ± 0.5 against 2.8 ± 0.5 with 1 repeat: the gap 0.2
+    // needs (1.0 / 0.2)² = 25 repeats.
+    let r = results(vec![
+        completed(&plan, 0, vec![good(2.8, 0.5)]),
+        completed(&plan, 1, vec![good(3.0, 0.5)]),
+    ]);
+    let ranking = rank(&plan, &r);
+    let sig = ranking.significance.as_ref().unwrap();
+    assert!(!sig.significant);
+    assert_eq!(sig.repeats_needed, Some(25), "{}", sig.text);
+    assert!(sig.text.contains("NOT significant") && sig.text.contains("about 25 repeats"), "{}", sig.text);
+    assert_eq!(ranking.recommendations.len(), 3);
+}
+
+#[test]
+fn repeats_combine_into_one_interval() {
+    let a = good(2.0, 0.4);
+    let b = good(3.0, 0.4);
+    let combined = combine_acceleration(&[&a, &b], 1).unwrap();
+    assert_eq!(combined.median, 2.5);
+    // Half-width sqrt(0.4² + 0.4²) / 2 ≈ 0.283.
+    assert!((combined.ci95_high - 2.5 - 0.2828).abs() < 1e-3, "{combined:?}");
+    // Per-iteration samples are pooled when present.
+    let mut a = good(2.0, 0.4);
+    let mut b = good(3.0, 0.4);
+    a.acceleration_samples = vec![1.0, 2.0, 3.0];
+    b.acceleration_samples = vec![4.0, 5.0];
+    let pooled = combine_acceleration(&[&a, &b], 1).unwrap();
+    assert_eq!(pooled.median, 3.0);
+    assert_eq!(pooled.samples, 5);
+    // A repeat without a number makes the whole unmeasured.
+    let mut c = good(2.0, 0.4);
+    c.kv_cache_acceleration = None;
+    assert!(combine_acceleration(&[&a, &c], 1).is_none());
+    // The bootstrap is deterministic for a seed and brackets the median.
+    let x = bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap();
+    assert_eq!(x, bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap());
+    assert!(x.ci95_low <= 3.0 && 3.0 <= x.ci95_high);
+}

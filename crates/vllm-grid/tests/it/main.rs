@@ -1,0 +1,11 @@
+//! Integration tests of the `vllm-grid` binary: real child processes, the
+//! simulator built into the binary (`vllm-grid sim`), the process backend
+//! and the real Docker engine. Every run writes to a temporary directory.
+
+mod common;
+
+mod cli;
+mod docker;
+mod kill;
+mod search;
+mod signals;

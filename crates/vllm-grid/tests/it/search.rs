@@ -1,0 +1,185 @@
+//! End-to-end searches on the process backend, then report, archive and
+//! reproduce of the same run.
+
+use crate::common::*;
+
+/// The report's champion is the valid config with the highest acceleration,
+/// and the simulator's memory-model failures are rejected with their class.
+pub fn check_report(ws: &Workspace, run_id: &str, configs: usize) {
+    let report = ws.report(run_id);
+    let list = report["configs"].as_array().expect("configs[]");
+    assert_eq!(list.len(), configs, "{report:#}");
+    let valid: Vec<&serde_json::Value> = list.iter().filter(|c| c["status"] == "valid").collect();
+    assert!(!valid.is_empty(), "no valid config:\n{report:#}");
+    let best = valid
+        .iter()
+        .max_by(|a, b| {
+            a["kv_cache_acceleration"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["kv_cache_acceleration"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(report["champion"]["name"], best["name"], "{report:#}");
+    assert_eq!(report["champion"]["id"], best["id"]);
+    for c in list {
+        let name = c["name"].as_str().unwrap();
+        let expected_class = if name.starts_with("gmu0.95") || name == "aggressive_cache" {
+            Some("free_memory_below_utilization")
+        } else if name.contains("chunked-off") || name == "safe_conservative" {
+            Some("kv_cache_too_small")
+        } else {
+            None
+        };
+        if let Some(class) = expected_class {
+            assert_eq!(c["status"], "rejected", "{name}: {c:#}");
+            assert_eq!(c["failure_class"], class, "{name}: {c:#}");
+            assert!(c["kv_cache_acceleration"].is_null(), "{name}");
+            assert!(
+                c["reason"].as_str().unwrap().contains("server did not start"),
+                "{name}: {c:#}"
+            );
+        } else {
+            assert!(c["kv_cache_acceleration"].is_f64(), "{name} was not measured: {c:#}");
+        }
+        if c["status"] != "valid" {
+            assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{name}");
+        }
+    }
+}
+
+#[test]
+fn process_backend_search_report_archive_and_reproduce() {
+    let ws = Workspace::new();
+    ws.write_plan("plan.json", None);
+    ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    let out = ws.run(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", "e2e"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("champion"), "{}", stdout(&out));
+    check_report(&ws, "e2e", 12);
+    assert_nothing_running(&ws);
+    assert_eq!(ws.result_ids("e2e"), ws.plan_ids("e2e"));
+    let dir = ws.run_dir("e2e");
+    for file in ["report.md", "acceleration.svg", "ttft.svg", "manifest.json", "run.log", "profile.yml"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let svg = std::fs::read_to_string(dir.join("acceleration.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("## Champion"));
+    assert!(dir.join("optimized_balanced/container.log").is_file());
+
+    // `report` re-renders from the results alone.
+    std::fs::remove_file(dir.join("report.json")).unwrap();
+    std::fs::remove_file(dir.join("report.md")).unwrap();
+    let out = ws.run(&["report", "e2e"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_report(&ws, "e2e", 12);
+
+    let out = ws.run(&["status", "e2e"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("12/12"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("finished"), "{}", stdout(&out));
+
+    // Archive: everything copied, no secret anywhere.
+    let out = ws.run(&["archive", "e2e"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.archives().join("index.json")).unwrap()).unwrap();
+    let archive_dir = ws.archives().join(index["archives"][0]["dir"].as_str().unwrap());
+    assert!(archive_dir.join("manifest.json").is_file());
+    assert!(archive_dir.join("results").is_dir());
+    assert!(archive_dir.join("optimized_balanced/container.log").is_file());
+    assert!(!archive_dir.join("lock").exists());
+
+    // Reproduce with the same setup: the champion holds.
+    let archive_arg = archive_dir.display().to_string();
+    let out = ws.run(&["reproduce", &archive_arg, "--run-id", "again"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let repro: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.run_dir("again").join("reproduction.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(repro["champion_holds"], true, "{repro:#}");
+    assert_eq!(repro["configs"].as_array().unwrap().len(), 12);
+    assert!(stdout(&out).contains("Champion holds"), "{}", stdout(&out));
+
+    // Reproduce against a deliberately changed setup: other processes now
+    // hold 3 GiB, so 0.90 fails its free-memory check too.
+    ws.write_profile("changed.yml", 0.005, 20.0, 3.0);
+    let out = ws.run(&["reproduce", &archive_arg, "--profile", "changed.yml", "--run-id", "changed"]);
+    let text = stdout(&out);
+    let repro: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.run_dir("changed").join("reproduction.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        repro["setup_changes"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with("profile changed")),
+        "{repro:#}"
+    );
+    let changed_statuses = repro["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "status_changed")
+        .count();
+    assert!(changed_statuses >= 1, "{repro:#}");
+    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{text}");
+    let champion_was_090 = repro["archived_champion"]
+        .as_str()
+        .is_some_and(|c| c.contains("0.90") || c == "optimized_balanced");
+    if champion_was_090 {
+        assert_eq!(out.status.code(), Some(4), "{text}");
+        assert_eq!(repro["champion_holds"], false);
+        assert!(text.contains("NOT confirmed"), "{text}");
+    }
+    assert_nothing_running(&ws);
+
+    // The API key was in the environment of every run: it is in no file.
+    let leaks = ws.files_containing(&ws.key);
+    assert!(leaks.is_empty(), "the API key leaked into {leaks:?}");
+}
+
+#[test]
+fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
+    let ws = Workspace::new();
+    // No plan or profile in the working directory, no key in the
+    // environment: the dry run generates one and passes it through the
+    // profile's ${VLLM_MEDIUM_API_KEY} like a real run.
+    let out = ws
+        .command(&["search", "--dry-run", "--run-id", "dry"])
+        .env_remove("VLLM_MEDIUM_API_KEY")
+        .output()
+        .unwrap();
+    let code = out.status.code();
+    assert!(code == Some(0) || code == Some(3), "{code:?}\n{}", stderr(&out));
+    let report = ws.report("dry");
+    assert_eq!(report["simulated"], true);
+    assert_eq!(report["configs"].as_array().unwrap().len(), 12);
+    let md = std::fs::read_to_string(ws.run_dir("dry").join("report.md")).unwrap();
+    let top: String = md.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(top.contains("SIMULATED NUMBERS"), "{top}");
+    for c in report["configs"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if name.starts_with("gmu0.95") || name == "aggressive_cache" {
+            assert_eq!(c["failure_class"], "free_memory_below_utilization", "{name}");
+        }
+    }
+    let manifest = std::fs::read_to_string(ws.run_dir("dry").join("manifest.json")).unwrap();
+    assert!(manifest.contains("embedded:profiles/sim.yml"));
+    // The generated key (`sim-` and 32 hex digits) is written nowhere.
+    let mut leaked = Vec::new();
+    for path in ws.files_containing("sim-") {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("sim-") {
+            let tail = &rest[i + 4..];
+            if tail.len() >= 32 && tail[..32].chars().all(|c| c.is_ascii_hexdigit()) {
+                leaked.push(path.clone());
+                break;
+            }
+            rest = tail;
+        }
+    }
+    assert!(leaked.is_empty(), "generated key written to {leaked:?}");
+    assert_nothing_running(&ws);
+}

@@ -1,0 +1,182 @@
+//! The binary: argparse errors, startup failures, logs, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vllm_sim::{CliError, ServeConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vllm-sim");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("VLLM_API_KEY")
+        .output()
+        .expect("run vllm-sim");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn argparse_errors_exit_2_with_vllm_wording() {
+    for (args, expected) in [
+        (
+            vec!["serve", "tiny", "--foo-bar", "3"],
+            "vllm serve: error: unrecognized arguments: --foo-bar 3",
+        ),
+        (
+            vec!["serve", "tiny", "--kv-cache-dtype", "fp7"],
+            "vllm serve: error: argument --kv-cache-dtype: invalid choice: 'fp7'",
+        ),
+        (
+            vec!["serve", "tiny", "--max-model-len"],
+            "vllm serve: error: argument --max-model-len: expected one argument",
+        ),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn startup_failures_exit_1_with_vllm_errors() {
+    for (args, expected) in [
+        (
+            vec![
+                "--sim-gpu-memory-used-gib",
+                "2",
+                "--gpu-memory-utilization",
+                "0.95",
+            ],
+            "ValueError: Free memory on device cuda:0 (22.00/24.00 GiB) on startup is less than desired GPU memory utilization (0.95, 22.80 GiB)",
+        ),
+        (
+            vec!["--gpu-memory-utilization", "0.6"],
+            "KV cache is needed, which is larger than the available KV cache memory",
+        ),
+        (
+            vec![
+                "--no-enable-chunked-prefill",
+                "--max-model-len",
+                "8192",
+                "--max-num-batched-tokens",
+                "4096",
+            ],
+            "ValueError: max_num_batched_tokens (4096) is smaller than max_model_len (8192).",
+        ),
+        (
+            vec!["--sim-startup-failure", "cuda-oom"],
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate",
+        ),
+    ] {
+        let mut full = vec!["serve", "tiny", "--port", "0", "--sim-time-scale", "0"];
+        full.extend(args.iter().copied());
+        let (code, _, err) = run(&full);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn flags_parse_both_spellings_and_env_key() {
+    let a = ServeConfig::from_args_with_env(
+        &["m", "--max-model-len=4096", "--max-num-seqs", "8"],
+        None,
+    )
+    .expect("args");
+    let b =
+        ServeConfig::from_args_with_env(&["m", "--max_model_len", "4k", "--max-num-seqs=8"], None)
+            .expect("args");
+    assert_eq!(a.max_model_len, Some(4096));
+    assert_eq!(b.max_model_len, Some(4000));
+    assert_eq!(a.max_num_seqs, b.max_num_seqs);
+    let c = ServeConfig::from_args_with_env(&["m"], Some("from-env".into())).expect("args");
+    assert_eq!(c.api_keys.len(), 1);
+    assert_eq!(format!("{:?}", c.api_keys), "[***]");
+    let d = ServeConfig::from_args_with_env(
+        &["m", "--no-enable-prefix-caching", "--enforce-eager"],
+        None,
+    )
+    .expect("args");
+    assert!(!d.enable_prefix_caching);
+    assert_eq!(d.ignored_flags, vec!["--enforce-eager".to_owned()]);
+    assert!(matches!(
+        ServeConfig::from_args_with_env(&["m", "--sim-nonsense", "1"], None),
+        Err(CliError::Unrecognized(_))
+    ));
+}
+
+#[test]
+fn logs_non_default_args_and_stops_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "tiny",
+            "--port",
+            "0",
+            "--api-key",
+            "sk-visible",
+            "--enforce-eager",
+            "--sim-time-scale",
+            "0",
+        ])
+        .env_remove("VLLM_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vllm-sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let ready = line.starts_with("vllm-sim: ready unix_ms=");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(text.contains("non-default args: {'model_tag': 'tiny', 'port': 0, 'api_key': ['sk-visible'], 'enforce_eager': True"), "{text}");
+    assert!(
+        text.contains("INFO:     Application startup complete."),
+        "{text}"
+    );
+    let port_line = seen
+        .iter()
+        .find(|l| l.contains("Starting vLLM API server 0 on http://127.0.0.1:"))
+        .expect("port line");
+    let port: u16 = port_line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("vllm-sim did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "INFO:     Shutting down"),
+        "{rest:?}"
+    );
+}

@@ -1,0 +1,276 @@
+//! Shapes checked against the recording of a real vLLM 0.32.0 server.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::common::{chat, get, post, sse_data, sse_json, start};
+
+const FIXTURE_CHAT: &str = include_str!("../data/sse_chat_stream.txt");
+const FIXTURE_TOOL: &str = include_str!("../data/sse_tool_stream.txt");
+const FIXTURE_METRICS: &str = include_str!("../data/metrics_sample.txt");
+const FIXTURE_ENDPOINTS: &str = include_str!("../data/endpoints_sample.txt");
+
+/// Key paths of a JSON value (objects recursively, arrays by first element).
+fn shape(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = format!("{prefix}.{k}");
+                out.insert(p.clone());
+                shape(v, &p, out);
+            }
+        }
+        Value::Array(a) => {
+            if let Some(first) = a.first() {
+                shape(first, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn shape_of(v: &Value) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    shape(v, "", &mut s);
+    s
+}
+
+/// Classifies a chat chunk: role, content, final (finish_reason set), usage.
+fn kind(chunk: &Value) -> &'static str {
+    let choices = chunk["choices"].as_array().expect("choices array");
+    match choices.first() {
+        None => "usage",
+        Some(c) if c["delta"].get("role").is_some() => "role",
+        Some(c) if !c["finish_reason"].is_null() => "final",
+        Some(c) if c["delta"].get("tool_calls").is_some() => "tool",
+        Some(_) => "content",
+    }
+}
+
+fn check_same_shapes(ours: &[Value], theirs: &[Value], kinds: &[&str]) {
+    for k in kinds {
+        let a = ours
+            .iter()
+            .find(|c| kind(c) == *k)
+            .unwrap_or_else(|| panic!("no {k} chunk in ours"));
+        let b = theirs
+            .iter()
+            .find(|c| kind(c) == *k)
+            .unwrap_or_else(|| panic!("no {k} chunk in fixture"));
+        assert_eq!(
+            shape_of(a),
+            shape_of(b),
+            "{k} chunk shape differs:\nours {a}\nvLLM {b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn chat_stream_matches_the_recorded_shape() {
+    let server = start(&[
+        "tiny",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    let (status, body) = post(&server, "/v1/chat/completions", &chat("hi", 8, true), None).await;
+    assert_eq!(status, 200);
+    let data = sse_data(&body);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let ours = sse_json(&body);
+    let theirs = sse_json(FIXTURE_CHAT);
+    check_same_shapes(&ours, &theirs, &["role", "content", "final", "usage"]);
+    let usage = &ours.last().expect("usage chunk")["usage"];
+    assert_eq!(usage["completion_tokens"], 8);
+    assert_eq!(ours.last().expect("usage")["choices"], json!([]));
+    assert!(usage["prompt_tokens_details"]["cached_tokens"].is_u64());
+}
+
+#[tokio::test]
+async fn tool_stream_matches_the_recorded_shape() {
+    let server = start(&[
+        "tiny",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    let body = json!({
+        "model": "tiny", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Weather in London?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+    });
+    let (status, text) = post(&server, "/v1/chat/completions", &body, None).await;
+    assert_eq!(status, 200, "{text}");
+    let ours = sse_json(&text);
+    let theirs = sse_json(FIXTURE_TOOL);
+    check_same_shapes(&ours, &theirs, &["role", "final", "usage"]);
+    // Tool chunks: the first carries id/type/name, later ones argument text.
+    let tools: Vec<&Value> = ours.iter().filter(|c| kind(c) == "tool").collect();
+    let fixture_tools: Vec<&Value> = theirs.iter().filter(|c| kind(c) == "tool").collect();
+    assert_eq!(shape_of(tools[0]), shape_of(fixture_tools[0]));
+    assert_eq!(shape_of(tools[1]), shape_of(fixture_tools[1]));
+}
+
+fn fixture_body(section: &str) -> (u16, Value) {
+    let text = FIXTURE_ENDPOINTS
+        .split("### ")
+        .find(|s| s.starts_with(section))
+        .unwrap_or_else(|| panic!("fixture section {section}"));
+    let line = text.lines().nth(1).expect("body line");
+    let (status, json) = match line.split_once(' ') {
+        Some((code, rest)) if code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()) => {
+            (code.parse().expect("status"), rest)
+        }
+        _ => (200, line),
+    };
+    (status, serde_json::from_str(json).expect("fixture JSON"))
+}
+
+#[tokio::test]
+async fn error_bodies_match_vllm() {
+    let server = start(&[
+        "tiny",
+        "--api-key",
+        "sk-test",
+        "--max-model-len",
+        "4096",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    // 401 without a key, exactly vLLM's body.
+    let (status, body) = post(&server, "/v1/chat/completions", &chat("hi", 4, false), None).await;
+    let (fs, fb) = fixture_body("unauth");
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).expect("json")),
+        (fs, fb)
+    );
+    // /health and /metrics need no key.
+    assert_eq!(get(&server, "/health").await.0, 200);
+    assert_eq!(get(&server, "/metrics").await.0, 200);
+    // 404 for an unknown model.
+    let mut req = chat("hi", 4, false);
+    req["model"] = json!("nope");
+    let (status, body) = post(&server, "/v1/chat/completions", &req, Some("sk-test")).await;
+    let (fs, fb) = fixture_body("unknown_model");
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).expect("json")),
+        (fs, fb)
+    );
+    // 400 for a prompt over max-model-len: same message template.
+    let (status, body) = post(
+        &server,
+        "/v1/completions",
+        &json!({"model": "tiny", "prompt": crate::common::long_prompt(5000, "x"), "max_tokens": 1}),
+        Some("sk-test"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let ours: Value = serde_json::from_str(&body).expect("json");
+    let (_, theirs) = fixture_body("too_long");
+    assert_eq!(shape_of(&ours), shape_of(&theirs));
+    let msg = ours["error"]["message"].as_str().expect("message");
+    assert!(msg.starts_with("This model's maximum context length is 4096 tokens. However, your prompt contains at least "), "{msg}");
+    // 400 for bad JSON, with vLLM's error object.
+    let resp = crate::common::client()
+        .post(format!("{}/v1/chat/completions", server.base_url()))
+        .bearer_auth("sk-test")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 400);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["type"], "BadRequestError");
+    assert_eq!(v["error"]["code"], 400);
+}
+
+#[tokio::test]
+async fn models_and_non_streaming_bodies_match_vllm() {
+    let server = start(&[
+        "tiny",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    let (_, body) = get(&server, "/v1/models").await;
+    let (_, fixture) = fixture_body("models");
+    assert_eq!(
+        shape_of(&serde_json::from_str(&body).expect("json")),
+        shape_of(&fixture)
+    );
+    let (_, body) = post(&server, "/v1/chat/completions", &chat("hi", 8, false), None).await;
+    let ours: Value = serde_json::from_str(&body).expect("json");
+    let (_, theirs) = fixture_body("chat");
+    let ignore = |s: BTreeSet<String>| -> BTreeSet<String> {
+        // vLLM 0.32 adds experimental fields the simulator leaves out.
+        s.into_iter()
+            .filter(|k| {
+                ![
+                    "routed_experts",
+                    "prompt_text",
+                    "ec_transfer_params",
+                    "metrics",
+                ]
+                .iter()
+                .any(|x| k.contains(x))
+            })
+            .filter(|k| !k.contains("reasoning_content"))
+            .collect()
+    };
+    assert_eq!(ignore(shape_of(&ours)), ignore(shape_of(&theirs)));
+    assert_eq!(ours["usage"]["completion_tokens"], 8);
+}
+
+#[tokio::test]
+async fn metrics_carry_vllm_names() {
+    let server = start(&["tiny", "--sim-time-scale", "0.01"]).await;
+    let _ = post(&server, "/v1/chat/completions", &chat("hi", 4, false), None).await;
+    let (_, text) = get(&server, "/metrics").await;
+    for name in [
+        "vllm:kv_cache_usage_perc",
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:num_preemptions_total",
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:inter_token_latency_seconds_bucket",
+        "vllm:e2e_request_latency_seconds_bucket",
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+        "vllm:request_queue_time_seconds_bucket",
+        "vllm:request_prefill_time_seconds_bucket",
+        "vllm:request_decode_time_seconds_bucket",
+        "vllm:cache_config_info",
+    ] {
+        assert!(
+            FIXTURE_METRICS.contains(name),
+            "{name} is not in the vLLM recording"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing from /metrics"
+        );
+    }
+    assert_eq!(
+        crate::common::metric(&text, "vllm:generation_tokens_total"),
+        4.0
+    );
+    // HELP lines are vLLM's.
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# HELP vllm:time_to_first_token_seconds "))
+    {
+        assert!(FIXTURE_METRICS.contains(line), "{line}");
+    }
+}
