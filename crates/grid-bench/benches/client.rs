@@ -69,7 +69,10 @@ fn cpu_time() -> Duration {
 
 async fn wait_healthy(base_url: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
     while Instant::now() < deadline {
         if let Ok(response) = http.get(format!("{base_url}/health")).send().await {
             if response.status().is_success() {
@@ -78,11 +81,16 @@ async fn wait_healthy(base_url: &str) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!("the simulator at {base_url} did not become healthy in 30 s"))
+    Err(format!(
+        "the simulator at {base_url} did not become healthy in 30 s"
+    ))
 }
 
 async fn true_ttfts(base_url: &str) -> Result<HashMap<String, f64>, String> {
-    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
     let body: serde_json::Value = http
         .get(format!("{base_url}/sim/requests"))
         .send()
@@ -95,22 +103,39 @@ async fn true_ttfts(base_url: &str) -> Result<HashMap<String, f64>, String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|r| Some((r["id"].as_str()?.to_string(), r["true_ttft_us"].as_f64()? / 1000.0)))
+        .filter_map(|r| {
+            Some((
+                r["id"].as_str()?.to_string(),
+                r["true_ttft_us"].as_f64()? / 1000.0,
+            ))
+        })
         .collect())
 }
 
-async fn run_level(client: &Client, request: Arc<ChatRequest>, concurrency: usize, total: usize) -> (Vec<RequestRecord>, Duration, Duration) {
+async fn run_level(
+    client: &Client,
+    request: Arc<ChatRequest>,
+    concurrency: usize,
+    total: usize,
+) -> (Vec<RequestRecord>, Duration, Duration) {
     let started = Arc::new(AtomicUsize::new(0));
     let cancel = CancellationToken::new();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let cpu_before = cpu_time();
     let wall = Instant::now();
     for _ in 0..concurrency {
-        let (client, request, started, cancel, sender) =
-            (client.clone(), request.clone(), started.clone(), cancel.clone(), sender.clone());
+        let (client, request, started, cancel, sender) = (
+            client.clone(),
+            request.clone(),
+            started.clone(),
+            cancel.clone(),
+            sender.clone(),
+        );
         tokio::spawn(async move {
             while started.fetch_add(1, Ordering::Relaxed) < total {
-                let exchange = client.chat(&request, Instant::now(), &cancel, "bench", String::new()).await;
+                let exchange = client
+                    .chat(&request, Instant::now(), &cancel, "bench", String::new())
+                    .await;
                 if sender.send(exchange.record).is_err() {
                     break;
                 }
@@ -146,9 +171,24 @@ async fn bench() -> Result<(), String> {
     let port_text = port.to_string();
     let child = Command::new(&binary)
         .args([
-            "serve", "tiny", "--host", "127.0.0.1", "--port", &port_text, "--api-key", "bench-key",
-            "--sim-model-load-s", "0", "--sim-fixed-ttft-ms", "0", "--sim-fixed-itl-ms", "0",
-            "--max-num-seqs", "1024", "--sim-max-records", "100000",
+            "serve",
+            "tiny",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+            "--api-key",
+            "bench-key",
+            "--sim-model-load-s",
+            "0",
+            "--sim-fixed-ttft-ms",
+            "0",
+            "--sim-fixed-itl-ms",
+            "0",
+            "--max-num-seqs",
+            "1024",
+            "--sim-max-records",
+            "100000",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -158,8 +198,16 @@ async fn bench() -> Result<(), String> {
     let base_url = format!("http://127.0.0.1:{port}");
     wait_healthy(&base_url).await?;
     let client = Client::new(
-        &Endpoint { base_url: base_url.clone(), model: "tiny".into(), api_key: Some(ApiKey::new("bench-key".into())) },
-        ClientConfig { request_timeout: Duration::from_secs(60), epoch: Instant::now(), keep_text: false },
+        &Endpoint {
+            base_url: base_url.clone(),
+            model: "tiny".into(),
+            api_key: Some(ApiKey::new("bench-key".into())),
+        },
+        ClientConfig {
+            request_timeout: Duration::from_secs(60),
+            epoch: Instant::now(),
+            keep_text: false,
+        },
     )
     .map_err(|e| e.to_string())?;
     // Calibrate the prompt to 256 prompt tokens as the server counts them.
@@ -172,8 +220,20 @@ async fn bench() -> Result<(), String> {
             ignore_eos: Some(true),
             ..ChatRequest::default()
         };
-        let probe = client.chat(&request, Instant::now(), &CancellationToken::new(), "bench", String::new()).await;
-        let prompt = probe.record.usage.map(|u| u.prompt_tokens).ok_or_else(|| format!("calibration failed: {:?}", probe.record.failure))?;
+        let probe = client
+            .chat(
+                &request,
+                Instant::now(),
+                &CancellationToken::new(),
+                "bench",
+                String::new(),
+            )
+            .await;
+        let prompt = probe
+            .record
+            .usage
+            .map(|u| u.prompt_tokens)
+            .ok_or_else(|| format!("calibration failed: {:?}", probe.record.failure))?;
         if prompt == PROMPT_TOKENS {
             break;
         }
@@ -182,22 +242,41 @@ async fn bench() -> Result<(), String> {
     let request = Arc::new(request);
     // Warm-up: connections, allocator, simulator.
     let _ = run_level(&client, request.clone(), 64, 500).await;
-    println!("client bench: {PROMPT_TOKENS} prompt tokens, {OUTPUT_TOKENS} streamed output tokens per request, simulator at zero delay in its own process");
+    println!(
+        "client bench: {PROMPT_TOKENS} prompt tokens, {OUTPUT_TOKENS} streamed output tokens per request, simulator at zero delay in its own process"
+    );
     println!(
         "{:>11} {:>9} {:>8} {:>10} {:>12} {:>14} {:>16} {:>16} {:>7}",
-        "concurrency", "requests", "wall s", "req/s", "tokens/s", "CPU µs/req", "added TTFT p50", "added TTFT p99", "failed"
+        "concurrency",
+        "requests",
+        "wall s",
+        "req/s",
+        "tokens/s",
+        "CPU µs/req",
+        "added TTFT p50",
+        "added TTFT p99",
+        "failed"
     );
     for (concurrency, total) in [(1usize, 2000usize), (64, 8000), (512, 8192)] {
         let (records, wall, cpu) = run_level(&client, request.clone(), concurrency, total).await;
         let truth = true_ttfts(&base_url).await?;
         let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.succeeded()).collect();
-        let tokens: u64 = ok.iter().filter_map(|r| r.usage.map(|u| u.completion_tokens)).sum();
+        let tokens: u64 = ok
+            .iter()
+            .filter_map(|r| r.usage.map(|u| u.completion_tokens))
+            .sum();
         let mut added: Vec<f64> = ok
             .iter()
             .filter_map(|r| Some(r.ttft_ms? - truth.get(r.response_id.as_ref()?)?))
             .collect();
         added.sort_by(f64::total_cmp);
-        let pct = |p| if added.is_empty() { f64::NAN } else { percentile_sorted(&added, p) };
+        let pct = |p| {
+            if added.is_empty() {
+                f64::NAN
+            } else {
+                percentile_sorted(&added, p)
+            }
+        };
         println!(
             "{:>11} {:>9} {:>8.2} {:>10.0} {:>12.0} {:>14.1} {:>13.3} ms {:>13.3} ms {:>7}",
             concurrency,

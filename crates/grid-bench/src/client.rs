@@ -170,7 +170,9 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("the API key cannot be sent as an HTTP header: it holds characters a header cannot carry")]
+    #[error(
+        "the API key cannot be sent as an HTTP header: it holds characters a header cannot carry"
+    )]
     InvalidApiKey,
 }
 
@@ -259,20 +261,26 @@ impl Client {
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let response = request.send().await.map_err(|source| ScrapeError::Request {
-            url: self.metrics_url.clone(),
-            source,
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ScrapeError::Request {
+                url: self.metrics_url.clone(),
+                source,
+            })?;
         if !response.status().is_success() {
             return Err(ScrapeError::Status {
                 url: self.metrics_url.clone(),
                 status: response.status().as_u16(),
             });
         }
-        response.text().await.map_err(|source| ScrapeError::Request {
-            url: self.metrics_url.clone(),
-            source,
-        })
+        response
+            .text()
+            .await
+            .map_err(|source| ScrapeError::Request {
+                url: self.metrics_url.clone(),
+                source,
+            })
     }
 
     /// Sends one streaming chat request and measures it. Never fails: a
@@ -642,9 +650,8 @@ impl StreamState {
             }
             _ => None,
         };
-        let since_epoch = |instant: Instant| {
-            instant.saturating_duration_since(epoch).as_secs_f64() * 1000.0
-        };
+        let since_epoch =
+            |instant: Instant| instant.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
         let record = RequestRecord {
             benchmark: benchmark.to_string(),
             label,

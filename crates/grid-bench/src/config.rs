@@ -53,7 +53,9 @@ impl fmt::Display for BenchmarkName {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown benchmark {given:?}: expected one of kv_cache, long_conversation, reasoning, tool_calling, stability, concurrency, gpu_profile")]
+#[error(
+    "unknown benchmark {given:?}: expected one of kv_cache, long_conversation, reasoning, tool_calling, stability, concurrency, gpu_profile"
+)]
 pub struct UnknownBenchmark {
     pub given: String,
 }
@@ -412,10 +414,7 @@ impl BatteryConfig {
         if self.reasoning.repetitions == 0 || self.tool_calling.repetitions == 0 {
             return error("reasoning/tool_calling", "repetitions must be at least 1");
         }
-        if !matches!(
-            self.tool_calling.tool_choice.as_str(),
-            "auto" | "required"
-        ) {
+        if !matches!(self.tool_calling.tool_choice.as_str(), "auto" | "required") {
             return error(
                 "tool_calling.tool_choice",
                 "must be \"auto\" or \"required\"",
@@ -423,16 +422,16 @@ impl BatteryConfig {
         }
         let stability = &self.stability;
         if stability.requests < 2 || stability.compare_window == 0 {
-            return error(
-                "stability",
-                "needs requests >= 2 and compare_window >= 1",
-            );
+            return error("stability", "needs requests >= 2 and compare_window >= 1");
         }
         if !(stability.interval_s.is_finite() && stability.interval_s >= 0.0) {
             return error("stability.interval_s", "must be zero or a positive number");
         }
         for (field, range) in [
-            ("stability.short_output_tokens", stability.short_output_tokens),
+            (
+                "stability.short_output_tokens",
+                stability.short_output_tokens,
+            ),
             ("stability.long_output_tokens", stability.long_output_tokens),
         ] {
             if range[0] == 0 || range[0] > range[1] {
@@ -446,10 +445,7 @@ impl BatteryConfig {
                 .iter()
                 .any(|&level| level == 0 || level > MAX_CONCURRENCY_LEVEL)
         {
-            return error(
-                "concurrency.levels",
-                "must list levels between 1 and 4096",
-            );
+            return error("concurrency.levels", "must list levels between 1 and 4096");
         }
         if !positive(concurrency.duration_s) || concurrency.max_requests_per_level == 0 {
             return error(
@@ -461,7 +457,10 @@ impl BatteryConfig {
             return error("concurrency.turns_per_conversation", "must be at least 1");
         }
         if !positive(self.gpu_profile.interval_s) {
-            return error("gpu_profile.interval_s", "must be a positive number of seconds");
+            return error(
+                "gpu_profile.interval_s",
+                "must be a positive number of seconds",
+            );
         }
         Ok(())
     }

@@ -240,9 +240,9 @@ impl GpuProfile {
             let memory_total = collect(|r| r.memory_total_mib).into_iter().reduce(f64::max);
             let temperature = Distribution::of(&collect(|r| r.temperature_c));
             let power = Distribution::of(&collect(|r| r.power_draw_w));
-            let memory_alert = memory_used
-                .zip(memory_total)
-                .filter(|(used, total)| *total > 0.0 && used.max / total > thresholds.memory_fraction);
+            let memory_alert = memory_used.zip(memory_total).filter(|(used, total)| {
+                *total > 0.0 && used.max / total > thresholds.memory_fraction
+            });
             if let Some((used, total)) = memory_alert {
                 alerts.push(GpuAlert {
                     gpu: index,
@@ -255,9 +255,7 @@ impl GpuProfile {
                     ),
                 });
             }
-            if let Some(temperature) =
-                temperature.filter(|t| t.max > thresholds.temperature_c)
-            {
+            if let Some(temperature) = temperature.filter(|t| t.max > thresholds.temperature_c) {
                 alerts.push(GpuAlert {
                     gpu: index,
                     message: format!(
@@ -318,7 +316,12 @@ pub async fn sample_once(command: &str) -> Result<Vec<GpuReading>, String> {
         return Err(format!(
             "{command} exited with {}: {}",
             output.status,
-            stderr.trim().chars().chain(stdout.trim().chars()).take(300).collect::<String>()
+            stderr
+                .trim()
+                .chars()
+                .chain(stdout.trim().chars())
+                .take(300)
+                .collect::<String>()
         ));
     }
     let text = String::from_utf8_lossy(&output.stdout);

@@ -226,7 +226,9 @@ pub fn extract_numbers(text: &str) -> Vec<(usize, f64)> {
     while index < bytes.len() {
         let c = bytes[index];
         let starts_number = c.is_ascii_digit()
-            && (index == 0 || !bytes[index - 1].is_ascii_alphanumeric() || bytes[index - 1] == b'-');
+            && (index == 0
+                || !bytes[index - 1].is_ascii_alphanumeric()
+                || bytes[index - 1] == b'-');
         if starts_number {
             let start = index;
             let negative = index > 0 && bytes[index - 1] == b'-';
@@ -264,7 +266,12 @@ pub fn extract_numbers(text: &str) -> Vec<(usize, f64)> {
             Some((at, word))
         })
         .collect();
-    let lookup = |word: &str| NUMBER_WORDS.iter().find(|(w, _)| *w == word).map(|(_, v)| *v);
+    let lookup = |word: &str| {
+        NUMBER_WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, v)| *v)
+    };
     let mut position = 0;
     while position < words.len() {
         let (at, word) = words[position];

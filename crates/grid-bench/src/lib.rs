@@ -21,6 +21,8 @@ pub mod summary;
 pub use client::{Client, ClientConfig, Exchange, Failure, FailureKind, Reply, RequestRecord};
 pub use config::{BatteryConfig, BenchmarkName, ConfigError};
 pub use endpoint::{ApiKey, Endpoint};
-pub use report::{BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table};
+pub use report::{
+    BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table,
+};
 pub use run::{BatteryError, BatteryRun, RunOptions, run_battery, run_battery_with_records};
 pub use stats::Estimate;

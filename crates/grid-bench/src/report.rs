@@ -27,10 +27,17 @@ pub enum OutcomeStatus {
     Completed,
     /// Too few successful requests for the numbers to mean anything: the
     /// details are kept, but no headline number is taken from them.
-    InsufficientSamples { successful: usize, required: usize },
+    InsufficientSamples {
+        successful: usize,
+        required: usize,
+    },
     /// The benchmark could not run (for gpu_profile: no nvidia-smi).
-    Unavailable { reason: String },
-    Failed { error: String },
+    Unavailable {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,9 +148,9 @@ impl Headline {
                 OutcomeStatus::Unavailable { reason } => headline
                     .benchmarks_failed
                     .push((outcome.name, format!("unavailable: {reason}"))),
-                OutcomeStatus::Failed { error } => {
-                    headline.benchmarks_failed.push((outcome.name, error.clone()))
-                }
+                OutcomeStatus::Failed { error } => headline
+                    .benchmarks_failed
+                    .push((outcome.name, error.clone())),
             }
             if !outcome.completed() {
                 continue;
@@ -202,11 +209,18 @@ fn number(value: Option<f64>, decimals: usize) -> String {
 /// The short human table for stdout.
 pub fn render_table(report: &BatteryReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<18} {:<22} {:>9} {:>7}  key result", "benchmark", "status", "requests", "failed");
+    let _ = writeln!(
+        out,
+        "{:<18} {:<22} {:>9} {:>7}  key result",
+        "benchmark", "status", "requests", "failed"
+    );
     for outcome in &report.benchmarks {
         let status = match &outcome.status {
             OutcomeStatus::Completed => "ok".to_string(),
-            OutcomeStatus::InsufficientSamples { successful, required } => {
+            OutcomeStatus::InsufficientSamples {
+                successful,
+                required,
+            } => {
                 format!("too few ({successful}/{required})")
             }
             OutcomeStatus::Unavailable { .. } => "unavailable".to_string(),
@@ -222,7 +236,8 @@ pub fn render_table(report: &BatteryReport) -> String {
                 number(r.acceleration.map(|e| e.ci95_high), 2),
                 number(r.ttft_miss_ms, 1),
                 number(r.ttft_hit_ms, 1),
-                r.server_confirms_hits.map_or("unknown", |c| if c { "yes" } else { "no" })
+                r.server_confirms_hits
+                    .map_or("unknown", |c| if c { "yes" } else { "no" })
             ),
             (Some(BenchmarkDetails::LongConversation(r)), _) => format!(
                 "TTFT turns {}-{} {} ms -> turns {}-{} {} ms ({}%)",
@@ -265,7 +280,12 @@ pub fn render_table(report: &BatteryReport) -> String {
                 .join("; "),
             (Some(BenchmarkDetails::GpuProfile(profile)), _) => match profile {
                 GpuProfile::Unavailable { reason } => reason.clone(),
-                GpuProfile::Sampled { gpus, alerts, vram_peak_mib, .. } => format!(
+                GpuProfile::Sampled {
+                    gpus,
+                    alerts,
+                    vram_peak_mib,
+                    ..
+                } => format!(
                     "{} GPU(s), VRAM peak {} MiB, {} alert(s)",
                     gpus.len(),
                     number(*vram_peak_mib, 0),
@@ -352,20 +372,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// Writes the report files into `out_dir`: `battery.json` (the whole
 /// report), one `<benchmark>.json` summary per benchmark, and
 /// `records.jsonl` with every request record.
-pub fn write_outputs(out_dir: &Path, report: &BatteryReport, records: &[RequestRecord]) -> Result<(), WriteError> {
+pub fn write_outputs(
+    out_dir: &Path,
+    report: &BatteryReport,
+    records: &[RequestRecord],
+) -> Result<(), WriteError> {
     std::fs::create_dir_all(out_dir).map_err(|source| WriteError::CreateDir {
         path: out_dir.to_path_buf(),
         source,
     })?;
     let to_json = |what: &str, value: &dyn erased::Serializable| {
-        value.to_pretty_json().map_err(|source| WriteError::Serialize {
-            what: what.to_string(),
-            source,
-        })
+        value
+            .to_pretty_json()
+            .map_err(|source| WriteError::Serialize {
+                what: what.to_string(),
+                source,
+            })
     };
     for outcome in &report.benchmarks {
         let bytes = to_json(outcome.name.as_str(), outcome)?;
-        write_atomic(&out_dir.join(format!("{}.json", outcome.name.as_str())), &bytes)?;
+        write_atomic(
+            &out_dir.join(format!("{}.json", outcome.name.as_str())),
+            &bytes,
+        )?;
     }
     let mut lines = Vec::new();
     for record in records {

@@ -16,8 +16,8 @@ use crate::endpoint::Endpoint;
 use crate::gpu::{GpuAlertThresholds, GpuProfile, sample_until};
 use crate::metrics::{MetricsDelta, MetricsSnapshot};
 use crate::report::{
-    BatteryReport, BenchmarkDetails, BenchmarkOutcome, EndpointInfo, Headline, OutcomeStatus, WriteError,
-    write_outputs,
+    BatteryReport, BenchmarkDetails, BenchmarkOutcome, EndpointInfo, Headline, OutcomeStatus,
+    WriteError, write_outputs,
 };
 
 /// How to run the battery (not what to measure: that is [`BatteryConfig`]).
@@ -127,8 +127,10 @@ pub async fn run_battery_with_records(
         let progress = options.progress.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new(expected_requests(config, name)));
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} requests {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{prefix:>18} [{bar:30}] {pos}/{len} requests {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_prefix(name.as_str());
             bar
@@ -151,9 +153,13 @@ pub async fn run_battery_with_records(
         let gpu = match sampler {
             Some((stop, handle)) => {
                 stop.cancel();
-                Some(handle.await.unwrap_or_else(|error| GpuProfile::Unavailable {
-                    reason: format!("the nvidia-smi sampler stopped: {error}"),
-                }))
+                Some(
+                    handle
+                        .await
+                        .unwrap_or_else(|error| GpuProfile::Unavailable {
+                            reason: format!("the nvidia-smi sampler stopped: {error}"),
+                        }),
+                )
             }
             None => None,
         };
@@ -177,9 +183,11 @@ pub async fn run_battery_with_records(
             _ = tokio::time::sleep(Duration::from_secs_f64(config.gpu_profile.standalone_duration_s)) => {}
         }
         stop.cancel();
-        let profile = handle.await.unwrap_or_else(|error| GpuProfile::Unavailable {
-            reason: format!("the nvidia-smi sampler stopped: {error}"),
-        });
+        let profile = handle
+            .await
+            .unwrap_or_else(|error| GpuProfile::Unavailable {
+                reason: format!("the nvidia-smi sampler stopped: {error}"),
+            });
         outcomes.push(gpu_outcome(profile, config));
     }
     drop(record_sender);
@@ -202,7 +210,9 @@ pub async fn run_battery_with_records(
     Ok(BatteryRun { report, records })
 }
 
-fn start_gpu_sampler(config: &BatteryConfig) -> (CancellationToken, tokio::task::JoinHandle<GpuProfile>) {
+fn start_gpu_sampler(
+    config: &BatteryConfig,
+) -> (CancellationToken, tokio::task::JoinHandle<GpuProfile>) {
     let stop = CancellationToken::new();
     let gpu = &config.gpu_profile;
     let handle = tokio::spawn(sample_until(
@@ -226,7 +236,9 @@ fn gpu_outcome(profile: GpuProfile, config: &BatteryConfig) -> BenchmarkOutcome 
         GpuProfile::Sampled { .. } => OutcomeStatus::Completed,
     };
     let duration_s = match &profile {
-        GpuProfile::Sampled { sample_rounds, .. } => *sample_rounds as f64 * config.gpu_profile.interval_s,
+        GpuProfile::Sampled { sample_rounds, .. } => {
+            *sample_rounds as f64 * config.gpu_profile.interval_s
+        }
         GpuProfile::Unavailable { .. } => 0.0,
     };
     BenchmarkOutcome {
@@ -244,13 +256,23 @@ fn gpu_outcome(profile: GpuProfile, config: &BatteryConfig) -> BenchmarkOutcome 
 fn expected_requests(config: &BatteryConfig, name: BenchmarkName) -> u64 {
     let count = match name {
         BenchmarkName::KvCache => {
-            config.kv_cache.iterations * (config.kv_cache.turns + if config.kv_cache.equal_length_variant { 2 } else { 0 })
+            config.kv_cache.iterations
+                * (config.kv_cache.turns
+                    + if config.kv_cache.equal_length_variant {
+                        2
+                    } else {
+                        0
+                    })
         }
-        BenchmarkName::LongConversation => config.long_conversation.iterations * config.long_conversation.turns,
+        BenchmarkName::LongConversation => {
+            config.long_conversation.iterations * config.long_conversation.turns
+        }
         BenchmarkName::Reasoning => 3 * config.reasoning.repetitions,
         BenchmarkName::ToolCalling => 5 * config.tool_calling.repetitions,
         BenchmarkName::Stability => config.stability.requests,
-        BenchmarkName::Concurrency => config.concurrency.max_requests_per_level * config.concurrency.levels.len(),
+        BenchmarkName::Concurrency => {
+            config.concurrency.max_requests_per_level * config.concurrency.levels.len()
+        }
         BenchmarkName::GpuProfile => 0,
     };
     count as u64
@@ -269,7 +291,10 @@ async fn scrape(client: &Client) -> Result<MetricsSnapshot, String> {
     MetricsSnapshot::parse(&text).map_err(|error| error.to_string())
 }
 
-async fn run_one(context: &Context<'_>, name: BenchmarkName) -> Result<BenchmarkOutcome, Cancelled> {
+async fn run_one(
+    context: &Context<'_>,
+    name: BenchmarkName,
+) -> Result<BenchmarkOutcome, Cancelled> {
     let started = Instant::now();
     let before = scrape(&context.client).await;
     // Collect this benchmark's records through a forwarding sink, so the
@@ -282,7 +307,9 @@ async fn run_one(context: &Context<'_>, name: BenchmarkName) -> Result<Benchmark
         while let Some(record) = receiver.recv().await {
             total += 1;
             if let Some(failure) = &record.failure {
-                *reasons.entry(failure.kind.as_str().to_string()).or_insert(0) += 1;
+                *reasons
+                    .entry(failure.kind.as_str().to_string())
+                    .or_insert(0) += 1;
             }
             let _ = global.send(record);
         }
@@ -308,8 +335,12 @@ async fn run_one(context: &Context<'_>, name: BenchmarkName) -> Result<Benchmark
     let (details, successful, required) = result?;
     let after = scrape(&context.client).await;
     let mut errors = Vec::new();
-    let before = before.map_err(|error| errors.push(format!("before: {error}"))).ok();
-    let after = after.map_err(|error| errors.push(format!("after: {error}"))).ok();
+    let before = before
+        .map_err(|error| errors.push(format!("before: {error}")))
+        .ok();
+    let after = after
+        .map_err(|error| errors.push(format!("after: {error}")))
+        .ok();
     let mut delta = MetricsDelta::between(before, after);
     delta.scrape_errors = errors;
     let mut details = details;
@@ -348,7 +379,11 @@ async fn run_details(
         }
         BenchmarkName::LongConversation => {
             let (report, good, required) = benchmarks::long_conversation::run(context).await?;
-            (BenchmarkDetails::LongConversation(Box::new(report)), good, required)
+            (
+                BenchmarkDetails::LongConversation(Box::new(report)),
+                good,
+                required,
+            )
         }
         BenchmarkName::Reasoning => {
             let (report, good, required) = benchmarks::reasoning::run(context).await?;
@@ -360,7 +395,11 @@ async fn run_details(
         }
         BenchmarkName::Stability => {
             let (report, good, required) = benchmarks::stability::run(context).await?;
-            (BenchmarkDetails::Stability(Box::new(report)), good, required)
+            (
+                BenchmarkDetails::Stability(Box::new(report)),
+                good,
+                required,
+            )
         }
         BenchmarkName::Concurrency => {
             let (report, good, required) = benchmarks::concurrency::run(context).await?;

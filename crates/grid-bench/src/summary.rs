@@ -88,7 +88,11 @@ macro_rules! fill {
 }
 
 impl ServeSummary {
-    pub fn from_records(records: &[RequestRecord], origin: LatencyOrigin, slo: Option<&SloConfig>) -> Self {
+    pub fn from_records(
+        records: &[RequestRecord],
+        origin: LatencyOrigin,
+        slo: Option<&SloConfig>,
+    ) -> Self {
         let mut summary = ServeSummary {
             latency_origin: Some(origin),
             ..Default::default()
@@ -144,11 +148,51 @@ impl ServeSummary {
             .filter_map(|r| r.e2el_ms.map(|v| v + shift(r)))
             .collect();
         let queue: Vec<f64> = ok.iter().map(|r| r.queue_delay_ms).collect();
-        summary.ttft_samples = fill!(summary, ttft, mean_ttft_ms, median_ttft_ms, std_ttft_ms, p90_ttft_ms, p99_ttft_ms);
-        let _ = fill!(summary, ttfc, mean_ttfc_ms, median_ttfc_ms, std_ttfc_ms, p90_ttfc_ms, p99_ttfc_ms);
-        let _ = fill!(summary, tpot, mean_tpot_ms, median_tpot_ms, std_tpot_ms, p90_tpot_ms, p99_tpot_ms);
-        summary.itl_samples = fill!(summary, itl, mean_itl_ms, median_itl_ms, std_itl_ms, p90_itl_ms, p99_itl_ms);
-        let _ = fill!(summary, e2el, mean_e2el_ms, median_e2el_ms, std_e2el_ms, p90_e2el_ms, p99_e2el_ms);
+        summary.ttft_samples = fill!(
+            summary,
+            ttft,
+            mean_ttft_ms,
+            median_ttft_ms,
+            std_ttft_ms,
+            p90_ttft_ms,
+            p99_ttft_ms
+        );
+        let _ = fill!(
+            summary,
+            ttfc,
+            mean_ttfc_ms,
+            median_ttfc_ms,
+            std_ttfc_ms,
+            p90_ttfc_ms,
+            p99_ttfc_ms
+        );
+        let _ = fill!(
+            summary,
+            tpot,
+            mean_tpot_ms,
+            median_tpot_ms,
+            std_tpot_ms,
+            p90_tpot_ms,
+            p99_tpot_ms
+        );
+        summary.itl_samples = fill!(
+            summary,
+            itl,
+            mean_itl_ms,
+            median_itl_ms,
+            std_itl_ms,
+            p90_itl_ms,
+            p99_itl_ms
+        );
+        let _ = fill!(
+            summary,
+            e2el,
+            mean_e2el_ms,
+            median_e2el_ms,
+            std_e2el_ms,
+            p90_e2el_ms,
+            p99_e2el_ms
+        );
         let _ = fill!(
             summary,
             queue,
@@ -166,7 +210,9 @@ impl ServeSummary {
             summary.output_throughput = Some(summary.total_output_tokens as f64 / duration);
             summary.total_token_throughput =
                 Some((summary.total_input_tokens + summary.total_output_tokens) as f64 / duration);
-            if let Some(slo) = slo.filter(|slo| slo.ttft_ms.is_some() || slo.tpot_ms.is_some() || slo.e2el_ms.is_some()) {
+            if let Some(slo) = slo.filter(|slo| {
+                slo.ttft_ms.is_some() || slo.tpot_ms.is_some() || slo.e2el_ms.is_some()
+            }) {
                 let good = ok
                     .iter()
                     .filter(|r| {

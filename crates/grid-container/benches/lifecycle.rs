@@ -12,10 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use grid_container::render_command;
 use grid_container::{
     Backend, DockerBackend, DockerBackendConfig, LaunchSpec, ProcessBackend, ProcessBackendConfig,
     Profile, Secret, load_profile,
 };
+use grid_plan::FlagSetting;
 use tokio_util::sync::CancellationToken;
 
 fn repo_root() -> PathBuf {
@@ -141,6 +143,12 @@ fn main() {
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         profile.container_name = Some(format!("vllm-grid-bench-{stamp}"));
         profile.ports = vec!["127.0.0.1::8000".to_string()];
+        // A configuration the study ran (the profile leaves utilization to
+        // the grid, and the simulator's default 0.92 does not fit).
+        profile.command = render_command(
+            &profile.command,
+            &[FlagSetting::Value { flag: "gpu-memory-utilization".into(), value: "0.90".into() }],
+        );
         let scratch = repo_root().join(format!("target/tmp/lifecycle-bench-{stamp}"));
         println!("profile profiles/sim.yml (model load {}), goal: lag < 100 ms median, teardown < 2000 ms",
             profile.command.windows(2).find(|w| w[0] == "--sim-model-load-s").map(|w| format!("{} s simulated", w[1])).unwrap_or_default());

@@ -545,7 +545,11 @@ impl PlanError {
     }
 }
 
-fn invalid(path: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> PlanError {
+fn invalid(
+    path: impl Into<String>,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> PlanError {
     PlanError::Invalid {
         path: path.into(),
         problem: problem.into(),
@@ -662,7 +666,9 @@ fn build_plan(raw: RawPlanFile) -> Result<Plan, PlanError> {
         return Err(invalid(
             "format_version",
             format!("format_version {} is not supported", raw.format_version),
-            format!("this vllm-grid reads format_version {FORMAT_VERSION}; convert the file or use the matching vllm-grid release"),
+            format!(
+                "this vllm-grid reads format_version {FORMAT_VERSION}; convert the file or use the matching vllm-grid release"
+            ),
         ));
     }
     if raw.profile.trim().is_empty() {
@@ -739,7 +745,10 @@ fn build_plan(raw: RawPlanFile) -> Result<Plan, PlanError> {
         }
         seen_names.insert(raw_named.name.clone(), path.clone());
         let mut settings = defaults.clone();
-        settings.overlay(&settings_from_raw(&raw_named.settings, &format!("{path}.settings"))?);
+        settings.overlay(&settings_from_raw(
+            &raw_named.settings,
+            &format!("{path}.settings"),
+        )?);
         named.push((index, raw_named, settings));
     }
 
@@ -922,11 +931,17 @@ fn validate_gates(gates: &RankingGates) -> Result<(), PlanError> {
         }
     };
     fraction(gates.max_request_error_rate, "max_request_error_rate")?;
-    fraction(gates.min_tool_call_success_rate, "min_tool_call_success_rate")?;
+    fraction(
+        gates.min_tool_call_success_rate,
+        "min_tool_call_success_rate",
+    )?;
     if !(gates.max_stability_degradation > 0.0 && gates.max_stability_degradation.is_finite()) {
         return Err(invalid(
             "ranking.max_stability_degradation",
-            format!("{} is not a positive fraction", gates.max_stability_degradation),
+            format!(
+                "{} is not a positive fraction",
+                gates.max_stability_degradation
+            ),
             "give a positive fraction (0.20 means configs must degrade less than 20 %)",
         ));
     }
@@ -957,7 +972,10 @@ fn validate_limits(limits: &SearchLimits) -> Result<(), PlanError> {
     if limits.transient_retries > 20 {
         return Err(invalid(
             "limits.transient_retries",
-            format!("{} retries per config is too many", limits.transient_retries),
+            format!(
+                "{} retries per config is too many",
+                limits.transient_retries
+            ),
             "give at most 20 retries",
         ));
     }
@@ -989,11 +1007,7 @@ fn check_positive(value: u64, path: &str, what: &str) -> Result<(), PlanError> {
 }
 
 fn check_dtype(value: &str, path: &str) -> Result<(), PlanError> {
-    if !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
         Err(invalid(
@@ -1052,7 +1066,9 @@ fn settings_from_raw(raw: &RawSettings, path: &str) -> Result<ServerSettings, Pl
         if PROFILE_OWNED_FLAGS.contains(&flag.as_str()) {
             return Err(invalid(
                 key_path,
-                format!("`--{flag}` decides how the server is reached or sized, and belongs to the profile"),
+                format!(
+                    "`--{flag}` decides how the server is reached or sized, and belongs to the profile"
+                ),
                 "set it in the profile's command, not per config",
             ));
         }
@@ -1199,11 +1215,17 @@ fn axis_values(axes: &RawAxes) -> Result<Vec<(&'static str, Vec<AxisValue>)>, Pl
 
 fn apply_axis_value(settings: &mut ServerSettings, key: &str, value: &AxisValue) {
     match (key, value) {
-        ("gpu_memory_utilization", AxisValue::Float(v)) => settings.gpu_memory_utilization = Some(*v),
-        ("enable_chunked_prefill", AxisValue::Bool(v)) => settings.enable_chunked_prefill = Some(*v),
+        ("gpu_memory_utilization", AxisValue::Float(v)) => {
+            settings.gpu_memory_utilization = Some(*v)
+        }
+        ("enable_chunked_prefill", AxisValue::Bool(v)) => {
+            settings.enable_chunked_prefill = Some(*v)
+        }
         ("enable_prefix_caching", AxisValue::Bool(v)) => settings.enable_prefix_caching = Some(*v),
         ("max_num_seqs", AxisValue::Int(v)) => settings.max_num_seqs = Some(*v),
-        ("kv_cache_dtype", AxisValue::Text(v)) => settings.kv_cache_dtype = Some(v.to_ascii_lowercase()),
+        ("kv_cache_dtype", AxisValue::Text(v)) => {
+            settings.kv_cache_dtype = Some(v.to_ascii_lowercase())
+        }
         ("max_model_len", AxisValue::Int(v)) => settings.max_model_len = Some(*v),
         ("max_num_batched_tokens", AxisValue::Int(v)) => settings.max_num_batched_tokens = Some(*v),
         // axis_values pairs each key with its own value type.
@@ -1289,13 +1311,19 @@ pub fn diff_plans(old: &Plan, new: &Plan) -> PlanDiff {
         ));
     }
     if old.repeats != new.repeats {
-        changes.push(format!("repeats changed: {} -> {}", old.repeats, new.repeats));
+        changes.push(format!(
+            "repeats changed: {} -> {}",
+            old.repeats, new.repeats
+        ));
     }
     if old.seed != new.seed {
         changes.push(format!("seed changed: {} -> {}", old.seed, new.seed));
     }
     if old.limits != new.limits {
-        changes.push(format!("limits changed: {:?} -> {:?}", old.limits, new.limits));
+        changes.push(format!(
+            "limits changed: {:?} -> {:?}",
+            old.limits, new.limits
+        ));
     }
     PlanDiff { changes }
 }

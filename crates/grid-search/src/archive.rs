@@ -68,7 +68,9 @@ fn copy_redacted(from: &Path, to: &Path, redactor: &Redactor) -> Result<usize, S
         }
         let path = entry.path();
         let target = to.join(&name);
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             count += copy_redacted(&path, &target, redactor)?;
         } else if kind.is_file() {
@@ -148,7 +150,9 @@ pub fn archive_run(
     });
     index.archives.sort_by(|a, b| a.dir.cmp(&b.dir));
     write_json_atomic(&index_path, &index)?;
-    let mut md = String::from("# Archived vllm-grid runs\n\n| archive | run | simulated | backend | configs | champion | acceleration |\n|---|---|---|---|---|---|---|\n");
+    let mut md = String::from(
+        "# Archived vllm-grid runs\n\n| archive | run | simulated | backend | configs | champion | acceleration |\n|---|---|---|---|---|---|---|\n",
+    );
     for e in &index.archives {
         let _ = writeln!(
             md,
@@ -238,11 +242,7 @@ pub struct Reproduction {
 /// The champion holds when the archived champion is valid again and either
 /// is the new champion or is not significantly behind it (their 95 %
 /// intervals overlap).
-pub fn compare(
-    archive: &Archive,
-    new_manifest: &Manifest,
-    new_ranking: &Ranking,
-) -> Reproduction {
+pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking) -> Reproduction {
     let old_ranking = rank(&archive.manifest.plan, &archive.results);
     let mut configs = Vec::new();
     for old in &old_ranking.configs {
@@ -278,12 +278,14 @@ pub fn compare(
         ),
         (Some(old), None) => (
             false,
-            format!("no config is valid in the new run, so `{}` is not confirmed", old.name),
+            format!(
+                "no config is valid in the new run, so `{}` is not confirmed",
+                old.name
+            ),
         ),
-        (Some(old), Some(new)) if old.id == new.id => (
-            true,
-            format!("`{}` is the champion again", old.name),
-        ),
+        (Some(old), Some(new)) if old.id == new.id => {
+            (true, format!("`{}` is the champion again", old.name))
+        }
         (Some(old), Some(new)) => {
             let old_now = new_ranking.get(&old.id);
             let champion_now = new_ranking.get(&new.id);
@@ -321,7 +323,10 @@ pub fn compare(
                 ),
                 (None, _) => (
                     false,
-                    format!("the archived champion `{}` is not in the new plan", old.name),
+                    format!(
+                        "the archived champion `{}` is not in the new plan",
+                        old.name
+                    ),
                 ),
             }
         }
@@ -388,7 +393,10 @@ impl Reproduction {
             self.why
         );
         if self.setup_changes.is_empty() {
-            let _ = writeln!(md, "Setup: same plan, profile, image, battery and seeds as the archive.\n");
+            let _ = writeln!(
+                md,
+                "Setup: same plan, profile, image, battery and seeds as the archive.\n"
+            );
         } else {
             let _ = writeln!(md, "Setup differences from the archive:\n");
             for c in &self.setup_changes {

@@ -58,9 +58,13 @@ pub enum SearchError {
     BadRunId { run_id: String },
     #[error("there is no run {run_id:?} (no {dir}/manifest.json); list runs with `ls logs/`")]
     NoSuchRun { run_id: String, dir: PathBuf },
-    #[error("run {run_id:?} already exists in {dir}; continue it with `vllm-grid resume {run_id}` or pick another --run-id")]
+    #[error(
+        "run {run_id:?} already exists in {dir}; continue it with `vllm-grid resume {run_id}` or pick another --run-id"
+    )]
     RunExists { run_id: String, dir: PathBuf },
-    #[error("run {run_id:?} is in use by process {pid} on {host} (lock {path}); wait for it, or stop it first")]
+    #[error(
+        "run {run_id:?} is in use by process {pid} on {host} (lock {path}); wait for it, or stop it first"
+    )]
     Locked {
         run_id: String,
         pid: u32,
@@ -73,7 +77,10 @@ pub enum SearchError {
         "run {run_id:?} was started with a different setup; resuming would mix results. Changes:\n  - {}\nStart a new run, or pass --allow-changes to resume anyway",
         changes.join("\n  - ")
     )]
-    ChangedSinceStart { run_id: String, changes: Vec<String> },
+    ChangedSinceStart {
+        run_id: String,
+        changes: Vec<String>,
+    },
     #[error("cannot sweep leftover servers before starting")]
     Sweep {
         #[source]
@@ -113,7 +120,9 @@ impl SearchError {
             | SearchError::BatteryConfig { .. }
             | SearchError::ChangedSinceStart { .. }
             | SearchError::BadArchive { .. } => ErrorKind::BadInput,
-            SearchError::Environment { bad_input: true, .. } => ErrorKind::BadInput,
+            SearchError::Environment {
+                bad_input: true, ..
+            } => ErrorKind::BadInput,
             SearchError::Locked { .. }
             | SearchError::Environment { .. }
             | SearchError::Sweep { .. } => ErrorKind::EnvironmentUnavailable,

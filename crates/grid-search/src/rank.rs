@@ -184,7 +184,10 @@ pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<
     if estimates.len() == 1 {
         return Some(estimates[0]);
     }
-    if measurements.iter().all(|m| !m.acceleration_samples.is_empty()) {
+    if measurements
+        .iter()
+        .all(|m| !m.acceleration_samples.is_empty())
+    {
         let pooled: Vec<f64> = measurements
             .iter()
             .flat_map(|m| m.acceleration_samples.iter().copied())
@@ -214,7 +217,10 @@ pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<
     })
 }
 
-fn med_of(measurements: &[&Measurement], pick: impl Fn(&Measurement) -> Option<f64>) -> Option<f64> {
+fn med_of(
+    measurements: &[&Measurement],
+    pick: impl Fn(&Measurement) -> Option<f64>,
+) -> Option<f64> {
     let mut values: Vec<f64> = measurements
         .iter()
         .filter_map(|m| pick(m))
@@ -228,7 +234,10 @@ fn worst(
     pick: impl Fn(&Measurement) -> Option<f64>,
     highest: bool,
 ) -> Option<f64> {
-    let values: Vec<f64> = measurements.iter().map(|m| pick(m)).collect::<Option<Vec<_>>>()?;
+    let values: Vec<f64> = measurements
+        .iter()
+        .map(|m| pick(m))
+        .collect::<Option<Vec<_>>>()?;
     values
         .into_iter()
         .filter(|v| v.is_finite())
@@ -306,7 +315,9 @@ fn evaluate(
     }
     let measurements: Vec<&Measurement> = result.repeats.iter().map(|r| &r.measurement).collect();
     if measurements.is_empty() {
-        ranked.reasons.push("completed without any repeat recorded".to_string());
+        ranked
+            .reasons
+            .push("completed without any repeat recorded".to_string());
         return ranked;
     }
     let seed = grid_plan::fnv1a64(config.id.0.as_bytes());
@@ -415,7 +426,10 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
     evaluated.sort_by(|a, b| {
         order(a).cmp(&order(b)).then_with(|| {
             if a.status == ConfigStatus::Valid {
-                let (x, y) = (a.kv_cache_acceleration.unwrap(), b.kv_cache_acceleration.unwrap());
+                let (x, y) = (
+                    a.kv_cache_acceleration.unwrap(),
+                    b.kv_cache_acceleration.unwrap(),
+                );
                 y.median
                     .total_cmp(&x.median)
                     .then(y.ci95_low.total_cmp(&x.ci95_low))
@@ -504,7 +518,14 @@ fn significance(first: &RankedConfig, second: &RankedConfig, repeats: u32) -> Si
     Significance {
         text: format!(
             "The lead is NOT significant: the runner-up `{}` ({:.2}, 95 % interval {:.2}–{:.2}) overlaps `{}` ({:.2}, {:.2}–{:.2}); {advice}.",
-            second.name, r.median, r.ci95_low, r.ci95_high, first.name, c.median, c.ci95_low, c.ci95_high
+            second.name,
+            r.median,
+            r.ci95_low,
+            r.ci95_high,
+            first.name,
+            c.median,
+            c.ci95_low,
+            c.ci95_high
         ),
         runner_up,
         significant: false,
@@ -643,7 +664,9 @@ fn tradeoffs(plan: &Plan, configs: &[RankedConfig]) -> Vec<String> {
             }
         }
     } else if !valid.is_empty() {
-        lines.push("GPU memory was not sampled (no nvidia-smi), so VRAM is not compared.".to_string());
+        lines.push(
+            "GPU memory was not sampled (no nvidia-smi), so VRAM is not compared.".to_string(),
+        );
     }
     // Effects of the two switches, averaged over measured configs.
     let settings_of = |id: &ConfigId| plan.config(id).map(|c| &c.settings);
@@ -676,7 +699,12 @@ fn tradeoffs(plan: &Plan, configs: &[RankedConfig]) -> Vec<String> {
     }
     let rejected_for_start = configs
         .iter()
-        .filter(|c| c.status == ConfigStatus::Rejected && c.reasons.iter().any(|r| r.starts_with("server did not start")))
+        .filter(|c| {
+            c.status == ConfigStatus::Rejected
+                && c.reasons
+                    .iter()
+                    .any(|r| r.starts_with("server did not start"))
+        })
         .count();
     if rejected_for_start > 0 {
         lines.push(format!(

@@ -10,8 +10,10 @@ use grid_plan::ConfigId;
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
-use crate::rank::{ConfigStatus, Ranking, RankedConfig, rank};
-use crate::store::{ConfigResult, Manifest, RunStore, now_unix_ms, write_atomic, write_json_atomic};
+use crate::rank::{ConfigStatus, RankedConfig, Ranking, rank};
+use crate::store::{
+    ConfigResult, Manifest, RunStore, now_unix_ms, write_atomic, write_json_atomic,
+};
 
 /// Format version of `report.json`.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -92,7 +94,10 @@ pub fn write_report(store: &RunStore) -> Result<ReportFiles, SearchError> {
     write_json_atomic(&json_path, &report)?;
     let accel = store.dir.join(ACCELERATION_CHART);
     let ttft = store.dir.join(TTFT_CHART);
-    write_atomic(&accel, acceleration_svg(&ranking, manifest.simulated).as_bytes())?;
+    write_atomic(
+        &accel,
+        acceleration_svg(&ranking, manifest.simulated).as_bytes(),
+    )?;
     write_atomic(&ttft, ttft_svg(&ranking, manifest.simulated).as_bytes())?;
     Ok(ReportFiles {
         markdown: md_path,
@@ -237,10 +242,16 @@ pub fn render_markdown(
             if let Some(sig) = &ranking.significance {
                 let _ = writeln!(md, "{}\n", sig.text);
             } else {
-                let _ = writeln!(md, "It is the only valid config, so there is no runner-up to compare with.\n");
+                let _ = writeln!(
+                    md,
+                    "It is the only valid config, so there is no runner-up to compare with.\n"
+                );
             }
             if champion.secondary.cache_confirmed_by_server == Some(false) {
-                let _ = writeln!(md, "Warning: the server's prefix-cache counters did not confirm the cache hits behind this acceleration.\n");
+                let _ = writeln!(
+                    md,
+                    "Warning: the server's prefix-cache counters did not confirm the cache hits behind this acceleration.\n"
+                );
             }
         }
         None => {
@@ -256,7 +267,10 @@ pub fn render_markdown(
         md,
         "| rank | config | id | status | KV-cache acceleration (95 % CI) | TTFT miss ms | TTFT hit ms | output tok/s | mean ITL ms | mean E2E ms | VRAM peak MiB | tool calls | errors | stability degr. | cache confirmed |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for c in &ranking.configs {
         let status = match c.status {
             ConfigStatus::Valid => "valid",
@@ -267,7 +281,9 @@ pub fn render_markdown(
         let _ = writeln!(
             md,
             "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.rank.map(|r| r.to_string()).unwrap_or_else(|| "–".to_string()),
+            c.rank
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "–".to_string()),
             md_cell(&c.name),
             c.id,
             status,
@@ -386,7 +402,11 @@ fn xml(text: &str) -> String {
 
 /// A "nice" axis maximum and tick step above `value`.
 fn nice_axis(value: f64) -> (f64, f64) {
-    let value = if value.is_finite() && value > 0.0 { value } else { 1.0 };
+    let value = if value.is_finite() && value > 0.0 {
+        value
+    } else {
+        1.0
+    };
     let raw_step = value / 5.0;
     let magnitude = 10f64.powf(raw_step.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
@@ -497,8 +517,19 @@ pub fn acceleration_svg(ranking: &Ranking, simulated: bool) -> String {
         .fold(1.0, f64::max);
     let (max, step) = nice_axis(top_value * 1.05);
     let mut out = String::new();
-    svg_open(&frame, "KV-cache acceleration per config (median, 95 % interval)", simulated, &mut out);
-    y_axis(&frame, max, step, "acceleration (TTFT miss / TTFT hit)", &mut out);
+    svg_open(
+        &frame,
+        "KV-cache acceleration per config (median, 95 % interval)",
+        simulated,
+        &mut out,
+    );
+    y_axis(
+        &frame,
+        max,
+        step,
+        "acceleration (TTFT miss / TTFT hit)",
+        &mut out,
+    );
     // The no-effect line at ×1.
     let one = frame.y(1.0, max);
     let _ = writeln!(
@@ -584,7 +615,12 @@ pub fn ttft_svg(ranking: &Ranking, simulated: bool) -> String {
         .fold(1.0, f64::max);
     let (max, step) = nice_axis(top_value * 1.05);
     let mut out = String::new();
-    svg_open(&frame, "TTFT: cache miss against cache hit (median ms)", simulated, &mut out);
+    svg_open(
+        &frame,
+        "TTFT: cache miss against cache hit (median ms)",
+        simulated,
+        &mut out,
+    );
     y_axis(&frame, max, step, "time to first token (ms)", &mut out);
     let _ = writeln!(
         out,

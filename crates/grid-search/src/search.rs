@@ -219,7 +219,10 @@ pub fn setup_changes(old: &Manifest, new: &Manifest) -> Vec<String> {
         changes.push("effective battery parameters changed".to_string());
     }
     if old.backend != new.backend {
-        changes.push(format!("backend changed: {} -> {}", old.backend, new.backend));
+        changes.push(format!(
+            "backend changed: {} -> {}",
+            old.backend, new.backend
+        ));
     }
     if old.simulated != new.simulated {
         changes.push(format!(
@@ -295,7 +298,10 @@ pub async fn run_search(
         .await
         .map_err(|source| SearchError::Sweep { source })?;
     if !swept.removed.is_empty() {
-        tracing::warn!(count = swept.removed.len(), "removed leftover servers of dead runs");
+        tracing::warn!(
+            count = swept.removed.len(),
+            "removed leftover servers of dead runs"
+        );
         store.append_journal(JournalEvent::LeftoversSwept {
             removed: swept.removed.len(),
         })?;
@@ -478,7 +484,7 @@ struct ConfigContext<'a> {
 }
 
 enum ConfigRun {
-    Done(ConfigResult),
+    Done(Box<ConfigResult>),
     /// The user's cancel fired: no result, the config reruns on resume.
     Interrupted,
     StopSearch(SearchError),
@@ -564,7 +570,7 @@ async fn run_config(
             - timing.teardown_s
             - timing.backoff_s)
             .max(0.0);
-        ConfigRun::Done(ConfigResult {
+        ConfigRun::Done(Box::new(ConfigResult {
             format_version: STORE_FORMAT_VERSION,
             config: config.clone(),
             outcome,
@@ -575,7 +581,7 @@ async fn run_config(
             timing,
             started_unix_ms,
             finished_unix_ms: now_unix_ms(),
-        })
+        }))
     };
 
     let outcome = 'repeats: {
@@ -612,9 +618,13 @@ async fn run_config(
                             timer.abort();
                             return Ok(match cut_short() {
                                 None => ConfigRun::Interrupted,
-                                Some(record) => {
-                                    finish(RunOutcome::Failed, Some(record), repeats, failed_attempts, timing)
-                                }
+                                Some(record) => finish(
+                                    RunOutcome::Failed,
+                                    Some(record),
+                                    repeats,
+                                    failed_attempts,
+                                    timing,
+                                ),
                             });
                         }
                         let record = failure_record(&failure);
@@ -639,7 +649,11 @@ async fn run_config(
                             );
                             progress.phase(
                                 &config.name,
-                                &format!("{} (transient); retrying in {:.1} s", failure.class, backoff.as_secs_f64()),
+                                &format!(
+                                    "{} (transient); retrying in {:.1} s",
+                                    failure.class,
+                                    backoff.as_secs_f64()
+                                ),
                             );
                             failed_attempts.push(record);
                             let slept = Instant::now();
@@ -720,9 +734,13 @@ async fn run_config(
                 timer.abort();
                 return Ok(match cut_short() {
                     None => ConfigRun::Interrupted,
-                    Some(record) => {
-                        finish(RunOutcome::Failed, Some(record), repeats, failed_attempts, timing)
-                    }
+                    Some(record) => finish(
+                        RunOutcome::Failed,
+                        Some(record),
+                        repeats,
+                        failed_attempts,
+                        timing,
+                    ),
                 });
             }
             let report = match battery {
@@ -762,12 +780,19 @@ async fn run_config(
                 // The server went away during the battery: diagnose it like
                 // a failed start.
                 let mut failure = grid_container::diagnose(Some(&exit), &tail);
-                failure.message = format!("the server died during the battery: {}", failure.message);
+                failure.message =
+                    format!("the server died during the battery: {}", failure.message);
                 break 'repeats (RunOutcome::Failed, Some(failure_record(&failure)));
             }
         }
         (RunOutcome::Completed, None)
     };
     timer.abort();
-    Ok(finish(outcome.0, outcome.1, repeats, failed_attempts, timing))
+    Ok(finish(
+        outcome.0,
+        outcome.1,
+        repeats,
+        failed_attempts,
+        timing,
+    ))
 }

@@ -52,7 +52,10 @@ pub fn run_status(store: &RunStore) -> Result<RunStatus, SearchError> {
             } => {
                 current = Some((
                     config_id.0.clone(),
-                    format!("repeat {} attempt {attempt}: starting the server", repeat + 1),
+                    format!(
+                        "repeat {} attempt {attempt}: starting the server",
+                        repeat + 1
+                    ),
                 ))
             }
             JournalEvent::ServerReady { .. } => {
@@ -148,10 +151,7 @@ impl RunStatus {
         let state = match (&self.live_owner, self.finished) {
             (Some(owner), _) => format!("running (pid {} on {})", owner.pid, owner.host),
             (None, true) => "finished".to_string(),
-            (None, false) => format!(
-                "stopped; continue with `vllm-grid resume {}`",
-                self.run_id
-            ),
+            (None, false) => format!("stopped; continue with `vllm-grid resume {}`", self.run_id),
         };
         let _ = writeln!(
             out,

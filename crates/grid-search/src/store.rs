@@ -505,9 +505,11 @@ impl RunStore {
                 source,
             })?;
         text.push('\n');
-        write_atomic_with_hook(&self.result_path(&result.config.id), text.as_bytes(), || {
-            crate::failpoint::hit("result-write")
-        })
+        write_atomic_with_hook(
+            &self.result_path(&result.config.id),
+            text.as_bytes(),
+            || crate::failpoint::hit("result-write"),
+        )
     }
 
     /// Append one event and fsync it.

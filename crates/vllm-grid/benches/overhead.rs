@@ -32,8 +32,13 @@ fn main() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let t = &v["timing"];
         let f = |k: &str| t[k].as_f64().unwrap_or(0.0);
-        let (wall, start, battery, teardown, backoff) =
-            (f("wall_s"), f("server_start_s"), f("battery_s"), f("teardown_s"), f("backoff_s"));
+        let (wall, start, battery, teardown, backoff) = (
+            f("wall_s"),
+            f("server_start_s"),
+            f("battery_s"),
+            f("teardown_s"),
+            f("backoff_s"),
+        );
         rows.push((
             v["config"]["name"].as_str().unwrap().to_string(),
             v["outcome"].as_str().unwrap().to_string(),
@@ -43,8 +48,14 @@ fn main() {
         ));
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    println!("orchestrator overhead per config (vllm-grid search --dry-run, {} configs, {total:.1} s in all)", rows.len());
-    println!("{:<34} {:<14} {:>8} {:>22} {:>24}", "config", "outcome", "wall s", "wall-start-battery", "…-teardown-backoff");
+    println!(
+        "orchestrator overhead per config (vllm-grid search --dry-run, {} configs, {total:.1} s in all)",
+        rows.len()
+    );
+    println!(
+        "{:<34} {:<14} {:>8} {:>22} {:>24}",
+        "config", "outcome", "wall s", "wall-start-battery", "…-teardown-backoff"
+    );
     for (name, outcome, wall, spec, own) in &rows {
         println!(
             "{name:<34} {outcome:<14} {wall:>8.3} {spec:>10.3} s {:>7.3} % {own:>11.3} s {:>7.3} %",

@@ -13,9 +13,7 @@ use grid_search::store::{RunStore, new_run_id, read_json};
 use grid_search::{SearchMode, SearchOptions, SearchOutcome, SearchSetup};
 
 use crate::cli::{BackendKind, CleanupScope, Cli, Command};
-use crate::error::{
-    AppError, EXIT_INTERRUPTED, EXIT_NO_VALID_CONFIG, EXIT_NOT_CONFIRMED, EXIT_OK,
-};
+use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_NO_VALID_CONFIG, EXIT_NOT_CONFIRMED, EXIT_OK};
 use crate::signals::Signals;
 use crate::ui;
 
@@ -187,10 +185,7 @@ async fn run(cli: Cli) -> Result<u8, AppError> {
             let redactor = environment_redactor(&profile_text);
             let dir = archive_run(&store, &cli.archives_dir, &redactor)?;
             println!("archived run {run_id} to {}", dir.display());
-            println!(
-                "index: {}",
-                cli.archives_dir.join("INDEX.md").display()
-            );
+            println!("index: {}", cli.archives_dir.join("INDEX.md").display());
             Ok(EXIT_OK)
         }
         Command::Reproduce {
@@ -217,7 +212,11 @@ async fn run(cli: Cli) -> Result<u8, AppError> {
             })
             .await
             .map_err(|e| AppError::BadInput(format!("the simulator stopped: {e}")))?;
-            Ok(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 })
+            Ok(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            })
         }
     }
 }
@@ -237,7 +236,10 @@ fn load_plan(path: &Path, dry_run: bool) -> Result<(PathBuf, Plan), AppError> {
                 && path == Path::new("grid_search_configs.json") =>
         {
             tracing::info!("no grid_search_configs.json here; the dry run uses the shipped plan");
-            (PathBuf::from(EMBEDDED_PLAN_LABEL), EMBEDDED_PLAN.to_string())
+            (
+                PathBuf::from(EMBEDDED_PLAN_LABEL),
+                EMBEDDED_PLAN.to_string(),
+            )
         }
         Err(source) => {
             return Err(AppError::ReadPlan {
@@ -335,15 +337,15 @@ pub fn dry_run_battery() -> serde_json::Value {
     serde_json::json!({
         "request_timeout_s": 20.0,
         "min_successful_samples": 3,
-        "bootstrap_resamples": 300,
-        "kv_cache": { "iterations": 5, "turns": 3, "prefix_words": 4000, "turn_words": 10,
+        "bootstrap_resamples": 500,
+        "kv_cache": { "iterations": 8, "turns": 4, "prefix_words": 4000, "turn_words": 10,
                       "max_tokens": 8, "equal_length_variant": true },
-        "long_conversation": { "iterations": 1, "turns": 6, "user_words": 30, "max_tokens": 12 },
+        "long_conversation": { "iterations": 1, "turns": 10, "user_words": 30, "max_tokens": 12 },
         "reasoning": { "max_tokens": 256, "repetitions": 1 },
         "tool_calling": { "max_tokens": 256, "repetitions": 1 },
-        "stability": { "requests": 10, "interval_s": 0.05, "short_output_tokens": [5, 10],
-                       "long_output_tokens": [30, 40], "compare_window": 3, "prompt_words": 20 },
-        "concurrency": { "levels": [1, 4], "duration_s": 1.5, "max_requests_per_level": 16,
+        "stability": { "requests": 16, "interval_s": 0.05, "short_output_tokens": [5, 10],
+                       "long_output_tokens": [30, 40], "compare_window": 4, "prompt_words": 20 },
+        "concurrency": { "levels": [1, 4, 8], "duration_s": 1.5, "max_requests_per_level": 24,
                          "turns_per_conversation": 2, "prompt_words": 40, "max_tokens": 12 },
         "gpu_profile": { "standalone_duration_s": 0.5 }
     })
@@ -353,7 +355,10 @@ fn merge_json(base: &mut serde_json::Value, overlay: &serde_json::Value) {
     match (base, overlay) {
         (serde_json::Value::Object(base), serde_json::Value::Object(overlay)) => {
             for (key, value) in overlay {
-                merge_json(base.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+                merge_json(
+                    base.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
             }
         }
         (base, overlay) => *base = overlay.clone(),
@@ -653,7 +658,11 @@ async fn search_and_report(
         );
         return Ok(EXIT_INTERRUPTED);
     }
-    println!("run {} finished: {}", outcome.run_id, champion_line(&outcome.report.report));
+    println!(
+        "run {} finished: {}",
+        outcome.run_id,
+        champion_line(&outcome.report.report)
+    );
     println!("report: {}", outcome.report.markdown.display());
     Ok(if outcome.champion.is_some() {
         EXIT_OK
@@ -677,7 +686,11 @@ fn shell_quote(token: &str) -> String {
     }
 }
 
-fn plan_command(configs: &Path, profile: Option<&Path>, show_commands: bool) -> Result<u8, AppError> {
+fn plan_command(
+    configs: &Path,
+    profile: Option<&Path>,
+    show_commands: bool,
+) -> Result<u8, AppError> {
     let (plan_path, plan) = load_plan(configs, false)?;
     println!(
         "plan {}: {} config(s), {} repeat(s) each, profile {}",
@@ -686,7 +699,13 @@ fn plan_command(configs: &Path, profile: Option<&Path>, show_commands: bool) -> 
         plan.repeats,
         plan.profile
     );
-    let width = plan.configs.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+    let width = plan
+        .configs
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     println!(
         "{:>3}  {:<width$}  {:<16}  {:>5}  {:<7}  {:<6}  other",
         "#", "name", "id", "gmu", "chunked", "prefix"
@@ -716,7 +735,10 @@ fn plan_command(configs: &Path, profile: Option<&Path>, show_commands: bool) -> 
         );
     }
     for e in &plan.excluded {
-        println!("excluded: {} [{}] by {}: {}", e.name, e.id, e.rule, e.reason);
+        println!(
+            "excluded: {} [{}] by {}: {}",
+            e.name, e.id, e.rule, e.reason
+        );
     }
     for w in &plan.warnings {
         println!("warning: {w}");
@@ -727,7 +749,11 @@ fn plan_command(configs: &Path, profile: Option<&Path>, show_commands: bool) -> 
             None => relative_to(&plan_path, &plan.profile),
         };
         let (_, _, profile) = load_profile_file(&path)?;
-        println!("\nserver commands (profile {}, image {}):", path.display(), profile.image);
+        println!(
+            "\nserver commands (profile {}, image {}):",
+            path.display(),
+            profile.image
+        );
         for c in &plan.configs {
             let command = grid_container::render_command(&profile.command, &c.flags());
             let entry = profile
@@ -791,7 +817,9 @@ async fn reproduce_command(
     };
     let (outcome, interrupted) = drive(&backend, &setup, &options).await?;
     let Some(outcome) = outcome.filter(|o| !o.interrupted && !interrupted) else {
-        eprintln!("vllm-grid: reproduction interrupted; resume it with `vllm-grid resume {run_id}`");
+        eprintln!(
+            "vllm-grid: reproduction interrupted; resume it with `vllm-grid resume {run_id}`"
+        );
         return Ok(EXIT_INTERRUPTED);
     };
     let store = RunStore::at(logs, &run_id)?;
@@ -799,7 +827,10 @@ async fn reproduce_command(
     let reproduction = compare(&archive, &new_manifest, &outcome.report.ranking);
     reproduction.write(&store)?;
     print!("{}", reproduction.render());
-    println!("\nreproduction: {}", store.dir.join("reproduction.md").display());
+    println!(
+        "\nreproduction: {}",
+        store.dir.join("reproduction.md").display()
+    );
     Ok(if reproduction.champion_holds {
         EXIT_OK
     } else {
@@ -884,10 +915,16 @@ async fn cleanup_command(logs: &Path, scope: CleanupScope) -> Result<u8, AppErro
             .await
             .map_err(|source| AppError::Sweep { source })?;
         for item in &report.removed {
-            println!("removed process {} (run {}, config {})", item.id, item.run_id, item.config_id);
+            println!(
+                "removed process {} (run {}, config {})",
+                item.id, item.run_id, item.config_id
+            );
         }
         for item in &report.skipped_live_owner {
-            println!("kept process {} of run {}: its vllm-grid still runs", item.id, item.run_id);
+            println!(
+                "kept process {} of run {}: its vllm-grid still runs",
+                item.id, item.run_id
+            );
         }
         removed += report.removed.len();
     }
@@ -899,10 +936,16 @@ async fn cleanup_command(logs: &Path, scope: CleanupScope) -> Result<u8, AppErro
                     .await
                     .map_err(|source| AppError::Sweep { source })?;
                 for item in &report.removed {
-                    println!("removed container {} (run {}, config {})", item.id, item.run_id, item.config_id);
+                    println!(
+                        "removed container {} (run {}, config {})",
+                        item.id, item.run_id, item.config_id
+                    );
                 }
                 for item in &report.skipped_live_owner {
-                    println!("kept container {} of run {}: its vllm-grid still runs", item.id, item.run_id);
+                    println!(
+                        "kept container {} of run {}: its vllm-grid still runs",
+                        item.id, item.run_id
+                    );
                 }
                 removed += report.removed.len();
             }

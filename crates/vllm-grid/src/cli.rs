@@ -17,10 +17,20 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Where run directories live.
-    #[arg(long, global = true, env = "VLLM_GRID_LOGS_DIR", default_value = "logs")]
+    #[arg(
+        long,
+        global = true,
+        env = "VLLM_GRID_LOGS_DIR",
+        default_value = "logs"
+    )]
     pub logs_dir: PathBuf,
     /// Where archives live.
-    #[arg(long, global = true, env = "VLLM_GRID_ARCHIVES_DIR", default_value = "archives")]
+    #[arg(
+        long,
+        global = true,
+        env = "VLLM_GRID_ARCHIVES_DIR",
+        default_value = "archives"
+    )]
     pub archives_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,

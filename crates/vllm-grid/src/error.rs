@@ -32,7 +32,9 @@ pub enum AppError {
         #[source]
         source: grid_container::ProfileError,
     },
-    #[error("the profile {path} references {variables} with no value; nothing was started. Export it before running (the value is never written anywhere)")]
+    #[error(
+        "the profile {path} references {variables} with no value; nothing was started. Export it before running (the value is never written anywhere)"
+    )]
     MissingSecret { path: String, variables: String },
     #[error("cannot reach the Docker engine")]
     Docker {

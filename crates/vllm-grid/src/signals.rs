@@ -44,22 +44,33 @@ impl Signals {
                     _ = hangup.recv() => ("SIGHUP", libc::SIGHUP),
                 };
                 count += 1;
-                received.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst).ok();
+                received
+                    .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
+                    .ok();
                 if count == 1 {
-                    tracing::warn!(signal = name, "stopping: tearing down the current server; the run stays resumable (signal again to kill at once)");
-                    eprintln!("vllm-grid: {name} received; stopping and tearing down (signal again to kill at once)");
+                    tracing::warn!(
+                        signal = name,
+                        "stopping: tearing down the current server; the run stays resumable (signal again to kill at once)"
+                    );
+                    eprintln!(
+                        "vllm-grid: {name} received; stopping and tearing down (signal again to kill at once)"
+                    );
                     soft.cancel();
                     let hard = hard.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(grace).await;
                         if !hard.is_cancelled() {
-                            tracing::error!("the graceful stop took longer than {grace:?}; killing at once");
+                            tracing::error!(
+                                "the graceful stop took longer than {grace:?}; killing at once"
+                            );
                             hard.cancel();
                         }
                     });
                 } else {
                     tracing::warn!(signal = name, "second signal: killing and removing at once");
-                    eprintln!("vllm-grid: {name} received again; killing and removing the server at once");
+                    eprintln!(
+                        "vllm-grid: {name} received again; killing and removing the server at once"
+                    );
                     hard.cancel();
                     break;
                 }

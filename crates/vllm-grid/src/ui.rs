@@ -101,8 +101,8 @@ pub fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let console_filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(console_default));
+    let console_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(console_default));
     let file_filter = EnvFilter::new(
         "info,grid_search=debug,grid_container=debug,grid_bench=info,vllm_grid=debug",
     );
@@ -201,7 +201,9 @@ impl grid_search::Progress for UiProgress {
         self.overall.set_position(done as u64);
         // The ETA covers only this invocation's configs.
         self.overall.reset_eta();
-        self.line(&format!("run {run_id}: {done}/{total} configs already have a result"));
+        self.line(&format!(
+            "run {run_id}: {done}/{total} configs already have a result"
+        ));
     }
     fn config_started(&self, name: &str, repeat: u32, attempt: u32) {
         let text = format!("{name}: repeat {} attempt {attempt}", repeat + 1);

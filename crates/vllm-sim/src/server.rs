@@ -1219,7 +1219,7 @@ fn stream_response(ctx: Ctx) -> Response {
                 }
             }
             let mut out = String::new();
-            let mut wrote_token = false;
+            let mut tokens_written = 0usize;
             let mut last = false;
             for index in indices {
                 if ctx.drop_at.is_some_and(|d| index >= d) && index + 1 < ctx.script.tokens.len() {
@@ -1247,15 +1247,15 @@ fn stream_response(ctx: Ctx) -> Response {
                 }
                 let carries_token = !matches!(ctx.script.tokens[index].delta, Delta::Nothing)
                     || (ctx.endpoint == Endpoint::Completion);
-                wrote_token |= carries_token;
+                tokens_written += usize::from(carries_token);
                 out.push_str(&events);
                 last |= index + 1 == ctx.script.tokens.len();
             }
             let now = Instant::now();
             if let Ok(mut r) = ctx.record.lock() {
-                if wrote_token {
-                    r.token_write_us.push(ctx.state.truth.us(now));
-                }
+                // Tokens batched into one write share its instant.
+                let at = ctx.state.truth.us(now);
+                r.token_write_us.extend(std::iter::repeat_n(at, tokens_written));
             }
             if last {
                 ctx.finish("finished", None);

@@ -76,8 +76,12 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
                             ignore_eos: ignore_eos.then_some(true),
                             ..ChatRequest::default()
                         };
-                        let label = format!("level {level} user {user} conversation {conversation} turn {turn}");
-                        let exchange = client.chat(&request, Instant::now(), &cancel, NAME.as_str(), label).await;
+                        let label = format!(
+                            "level {level} user {user} conversation {conversation} turn {turn}"
+                        );
+                        let exchange = client
+                            .chat(&request, Instant::now(), &cancel, NAME.as_str(), label)
+                            .await;
                         messages.push(ChatMessage::assistant(exchange.reply.answer));
                         if sender.send(exchange.record).is_err() {
                             break 'conversations;
@@ -96,7 +100,8 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
         if context.cancel.is_cancelled() {
             return Err(Cancelled);
         }
-        let summary = ServeSummary::from_records(&records, LatencyOrigin::Send, Some(&context.config.slo));
+        let summary =
+            ServeSummary::from_records(&records, LatencyOrigin::Send, Some(&context.config.slo));
         fewest_good = fewest_good.min(summary.completed as usize);
         levels.push(LevelReport {
             concurrency: level,
@@ -106,7 +111,12 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
     }
     let peak = levels
         .iter()
-        .filter_map(|level| level.summary.output_throughput.map(|t| (level.concurrency, t)))
+        .filter_map(|level| {
+            level
+                .summary
+                .output_throughput
+                .map(|t| (level.concurrency, t))
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(level, _)| level);
     let required = required_samples(context.config, config.max_requests_per_level);

@@ -112,7 +112,10 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
                 temperature: Some(0.0),
                 ..ChatRequest::default()
             };
-            let label = format!("iteration {iteration} turn {turn}{}", if turn == 1 { " cold" } else { " warm" });
+            let label = format!(
+                "iteration {iteration} turn {turn}{}",
+                if turn == 1 { " cold" } else { " warm" }
+            );
             let exchange = context.send(NAME, &request, label).await?;
             let record = &exchange.record;
             if record.succeeded() {
@@ -185,10 +188,14 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
     }
 
     let accelerations: Vec<f64> = iterations.iter().filter_map(|i| i.acceleration).collect();
-    let equal_accelerations: Vec<f64> = equal_length.iter().filter_map(|e| e.acceleration).collect();
+    let equal_accelerations: Vec<f64> =
+        equal_length.iter().filter_map(|e| e.acceleration).collect();
     let resamples = context.config.bootstrap_resamples;
     let misses: Vec<f64> = iterations.iter().filter_map(|i| i.ttft_miss_ms).collect();
-    let hits: Vec<f64> = iterations.iter().flat_map(|i| i.ttft_hit_ms.iter().copied()).collect();
+    let hits: Vec<f64> = iterations
+        .iter()
+        .flat_map(|i| i.ttft_hit_ms.iter().copied())
+        .collect();
     let warm_prompt: u64 = iterations.iter().map(|i| i.warm_prompt_tokens).sum();
     let warm_cached: Option<u64> = iterations
         .iter()
@@ -196,7 +203,11 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
         .reduce(|a, b| a + b);
     let report = KvCacheReport {
         acceleration: bootstrap_median(&accelerations, resamples, context.seed),
-        equal_length_acceleration: bootstrap_median(&equal_accelerations, resamples, context.seed ^ 1),
+        equal_length_acceleration: bootstrap_median(
+            &equal_accelerations,
+            resamples,
+            context.seed ^ 1,
+        ),
         ttft_miss_ms: median(&misses),
         ttft_hit_ms: median(&hits),
         warm_cached_fraction: warm_cached

@@ -35,7 +35,9 @@ pub struct LongConversationReport {
     pub summary: ServeSummary,
 }
 
-pub async fn run(context: &Context<'_>) -> Result<(LongConversationReport, usize, usize), Cancelled> {
+pub async fn run(
+    context: &Context<'_>,
+) -> Result<(LongConversationReport, usize, usize), Cancelled> {
     let config = &context.config.long_conversation;
     let mut rng = context.rng(2);
     // records_by_turn[turn - 1] holds that turn's records of all iterations.

@@ -38,10 +38,21 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// Sends one request now (closed loop: scheduled start = now), records
     /// it, and advances the progress bar.
-    pub async fn send(&self, benchmark: BenchmarkName, request: &ChatRequest, label: String) -> Result<Exchange, Cancelled> {
+    pub async fn send(
+        &self,
+        benchmark: BenchmarkName,
+        request: &ChatRequest,
+        label: String,
+    ) -> Result<Exchange, Cancelled> {
         let exchange = self
             .client
-            .chat(request, Instant::now(), &self.cancel, benchmark.as_str(), label)
+            .chat(
+                request,
+                Instant::now(),
+                &self.cancel,
+                benchmark.as_str(),
+                label,
+            )
             .await;
         self.record(&exchange.record);
         if self.cancel.is_cancelled() {
@@ -75,16 +86,17 @@ pub fn required_samples(config: &BatteryConfig, group_size: usize) -> usize {
 }
 
 const WORDS: [&str; 96] = [
-    "system", "river", "memory", "signal", "garden", "engine", "market", "window", "pattern", "orbit",
-    "lantern", "harbor", "circuit", "meadow", "ledger", "canyon", "thread", "beacon", "vector", "summit",
-    "glacier", "archive", "compass", "forest", "kernel", "velvet", "quarry", "mosaic", "tunnel", "prairie",
-    "cobalt", "granite", "willow", "crystal", "falcon", "matrix", "harvest", "island", "journey", "keystone",
-    "lattice", "monsoon", "nebula", "oasis", "pilot", "quartz", "ribbon", "saddle", "timber", "umbra",
-    "valley", "wander", "yonder", "zephyr", "anchor", "bridge", "candle", "delta", "ember", "fabric",
-    "gravel", "hollow", "ivory", "jasper", "kettle", "linen", "marble", "nectar", "olive", "pepper",
-    "quiver", "raven", "silver", "tundra", "unison", "violet", "walnut", "yarrow", "atlas", "basin",
-    "cedar", "dune", "estuary", "fjord", "grove", "heron", "inlet", "juniper", "knoll", "lagoon",
-    "mesa", "north", "ocean", "plateau", "reef", "spruce",
+    "system", "river", "memory", "signal", "garden", "engine", "market", "window", "pattern",
+    "orbit", "lantern", "harbor", "circuit", "meadow", "ledger", "canyon", "thread", "beacon",
+    "vector", "summit", "glacier", "archive", "compass", "forest", "kernel", "velvet", "quarry",
+    "mosaic", "tunnel", "prairie", "cobalt", "granite", "willow", "crystal", "falcon", "matrix",
+    "harvest", "island", "journey", "keystone", "lattice", "monsoon", "nebula", "oasis", "pilot",
+    "quartz", "ribbon", "saddle", "timber", "umbra", "valley", "wander", "yonder", "zephyr",
+    "anchor", "bridge", "candle", "delta", "ember", "fabric", "gravel", "hollow", "ivory",
+    "jasper", "kettle", "linen", "marble", "nectar", "olive", "pepper", "quiver", "raven",
+    "silver", "tundra", "unison", "violet", "walnut", "yarrow", "atlas", "basin", "cedar", "dune",
+    "estuary", "fjord", "grove", "heron", "inlet", "juniper", "knoll", "lagoon", "mesa", "north",
+    "ocean", "plateau", "reef", "spruce",
 ];
 
 /// `count` pseudo-random words: stable for a seed, different between

@@ -35,15 +35,27 @@ pub fn tasks() -> Vec<Task> {
                     Criterion {
                         name: "total of 8 days".into(),
                         weight: 2.0,
-                        check: Check::FinalNumber { value: 8.0, tolerance: 0.0, window_chars: 160 },
+                        check: Check::FinalNumber {
+                            value: 8.0,
+                            tolerance: 0.0,
+                            window_chars: 160,
+                        },
                     },
                     Criterion {
                         name: "critical path A, C, D".into(),
                         weight: 1.0,
                         check: Check::AnyPhrase {
                             phrases: phrases(&[
-                                "a -> c -> d", "a->c->d", "a c d", "a, c, d", "a, c and d", "a, c, and d",
-                                "a then c then d", "tasks a, c and d", "a-c-d", "acd",
+                                "a -> c -> d",
+                                "a->c->d",
+                                "a c d",
+                                "a, c, d",
+                                "a, c and d",
+                                "a, c, and d",
+                                "a then c then d",
+                                "tasks a, c and d",
+                                "a-c-d",
+                                "acd",
                             ]),
                         },
                     },
@@ -52,7 +64,12 @@ pub fn tasks() -> Vec<Task> {
                         weight: 1.0,
                         check: Check::AnyPhrase {
                             phrases: phrases(&[
-                                "parallel", "same time", "simultaneously", "concurrently", "at once", "overlap",
+                                "parallel",
+                                "same time",
+                                "simultaneously",
+                                "concurrently",
+                                "at once",
+                                "overlap",
                             ]),
                         },
                     },
@@ -70,8 +87,16 @@ pub fn tasks() -> Vec<Task> {
                         weight: 1.0,
                         check: Check::AnyPhrase {
                             phrases: phrases(&[
-                                "a is a knave", "a must be a knave", "a is the knave", "a is lying", "a is a liar",
-                                "a lies", "a knave", "a = knave", "a: knave", "a is knave",
+                                "a is a knave",
+                                "a must be a knave",
+                                "a is the knave",
+                                "a is lying",
+                                "a is a liar",
+                                "a lies",
+                                "a knave",
+                                "a = knave",
+                                "a: knave",
+                                "a is knave",
                             ]),
                         },
                     },
@@ -80,8 +105,16 @@ pub fn tasks() -> Vec<Task> {
                         weight: 1.0,
                         check: Check::AnyPhrase {
                             phrases: phrases(&[
-                                "b is a knight", "b must be a knight", "b is the knight", "b tells the truth",
-                                "b is truthful", "b is honest", "b knight", "b = knight", "b: knight", "b is knight",
+                                "b is a knight",
+                                "b must be a knight",
+                                "b is the knight",
+                                "b tells the truth",
+                                "b is truthful",
+                                "b is honest",
+                                "b knight",
+                                "b = knight",
+                                "b: knight",
+                                "b is knight",
                             ]),
                         },
                     },
@@ -98,14 +131,30 @@ pub fn tasks() -> Vec<Task> {
                         name: "identifies quadratic time".into(),
                         weight: 1.0,
                         check: Check::AnyPhrase {
-                            phrases: phrases(&["o(n^2)", "o(n*n)", "o(n n)", "quadratic", "n squared", "n^2"]),
+                            phrases: phrases(&[
+                                "o(n^2)",
+                                "o(n*n)",
+                                "o(n n)",
+                                "quadratic",
+                                "n squared",
+                                "n^2",
+                            ]),
                         },
                     },
                     Criterion {
                         name: "uses a set or hash table".into(),
                         weight: 1.0,
                         check: Check::AnyPhrase {
-                            phrases: phrases(&["set(", "set", "hash set", "hashset", "hash table", "dict", "dictionary", "hashing"]),
+                            phrases: phrases(&[
+                                "set(",
+                                "set",
+                                "hash set",
+                                "hashset",
+                                "hash table",
+                                "dict",
+                                "dictionary",
+                                "hashing",
+                            ]),
                         },
                     },
                     Criterion {
@@ -166,7 +215,11 @@ pub async fn run(context: &Context<'_>) -> Result<(ReasoningReport, usize, usize
                 ..ChatRequest::default()
             };
             let exchange = context
-                .send(NAME, &request, format!("{} repetition {repetition}", task.name))
+                .send(
+                    NAME,
+                    &request,
+                    format!("{} repetition {repetition}", task.name),
+                )
                 .await?;
             let record = &exchange.record;
             let usage = record.usage;
@@ -206,7 +259,8 @@ pub async fn run(context: &Context<'_>) -> Result<(ReasoningReport, usize, usize
     let passed = grades.iter().filter(|g| g.passed).count();
     let report = ReasoningReport {
         pass_rate: (graded > 0).then(|| passed as f64 / graded as f64),
-        mean_score: (graded > 0).then(|| grades.iter().map(|g| g.score).sum::<f64>() / graded as f64),
+        mean_score: (graded > 0)
+            .then(|| grades.iter().map(|g| g.score).sum::<f64>() / graded as f64),
         graded,
         passed,
         results,

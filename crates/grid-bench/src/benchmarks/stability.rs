@@ -61,7 +61,11 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for index in 0..config.requests {
-        let kind = if index % 2 == 0 { RequestKind::Short } else { RequestKind::Long };
+        let kind = if index % 2 == 0 {
+            RequestKind::Short
+        } else {
+            RequestKind::Long
+        };
         let range = match kind {
             RequestKind::Short => config.short_output_tokens,
             RequestKind::Long => config.long_output_tokens,
@@ -83,13 +87,23 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
         let client = context.client.clone();
         let cancel = context.cancel.clone();
         let sender = sender.clone();
-        let label = format!("{} {}", if kind == RequestKind::Short { "short" } else { "long" }, index + 1);
+        let label = format!(
+            "{} {}",
+            if kind == RequestKind::Short {
+                "short"
+            } else {
+                "long"
+            },
+            index + 1
+        );
         workers.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(scheduled.into()) => {}
             }
-            let exchange = client.chat(&request, scheduled, &cancel, NAME.as_str(), label).await;
+            let exchange = client
+                .chat(&request, scheduled, &cancel, NAME.as_str(), label)
+                .await;
             let _ = sender.send((index, exchange.record));
         });
     }
@@ -120,7 +134,8 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
                 .filter(|r| r.succeeded())
                 .filter_map(|r| {
                     let tokens = r.usage?.completion_tokens;
-                    (tokens > 0).then(|| r.e2el_from_schedule_ms().map(|e2e| e2e / tokens as f64))?
+                    (tokens > 0)
+                        .then(|| r.e2el_from_schedule_ms().map(|e2e| e2e / tokens as f64))?
                 })
                 .collect()
         };
@@ -159,10 +174,14 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
                 errors: failures(None),
                 first_ms_per_output_token: first_mean,
                 last_ms_per_output_token: last_mean,
-                degradation: first_mean.zip(last_mean).and_then(|(a, b)| relative_change(a, b)),
+                degradation: first_mean
+                    .zip(last_mean)
+                    .and_then(|(a, b)| relative_change(a, b)),
                 first_mean_ttft_ms: first_ttft,
                 last_mean_ttft_ms: last_ttft,
-                ttft_degradation: first_ttft.zip(last_ttft).and_then(|(a, b)| relative_change(a, b)),
+                ttft_degradation: first_ttft
+                    .zip(last_ttft)
+                    .and_then(|(a, b)| relative_change(a, b)),
                 summary: ServeSummary::from_records(&owned, LatencyOrigin::ScheduledStart, None),
             },
             good,

@@ -20,16 +20,33 @@ const NAME: BenchmarkName = BenchmarkName::ToolCalling;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum ToolVerdict {
-    Correct { call: ToolCall },
+    Correct {
+        call: ToolCall,
+    },
     /// The model answered in prose.
-    NoToolCall { content: String },
+    NoToolCall {
+        content: String,
+    },
     /// Tool-call markup reached `content`: the parser does not match.
-    ParserMismatch { content: String },
-    WrongFunction { expected: String, found: String },
+    ParserMismatch {
+        content: String,
+    },
+    WrongFunction {
+        expected: String,
+        found: String,
+    },
     /// The arguments are not a JSON object.
-    InvalidArguments { arguments: String, error: String },
-    SchemaViolation { arguments: String, violations: Vec<Violation> },
-    RequestFailed { failure: Failure },
+    InvalidArguments {
+        arguments: String,
+        error: String,
+    },
+    SchemaViolation {
+        arguments: String,
+        violations: Vec<Violation>,
+    },
+    RequestFailed {
+        failure: Failure,
+    },
 }
 
 impl ToolVerdict {
@@ -42,10 +59,18 @@ impl ToolVerdict {
 /// from `content` (hermes, qwen3_xml/qwen3_coder, mistral, llama3 JSON).
 fn looks_like_tool_markup(content: &str) -> bool {
     let lowered = content.to_lowercase();
-    ["<tool_call>", "</tool_call>", "<function=", "<|tool_call", "[tool_calls]", "<|python_tag|>"]
-        .iter()
-        .any(|marker| lowered.contains(marker))
-        || (lowered.contains("\"name\"") && (lowered.contains("\"arguments\"") || lowered.contains("\"parameters\"")))
+    [
+        "<tool_call>",
+        "</tool_call>",
+        "<function=",
+        "<|tool_call",
+        "[tool_calls]",
+        "<|python_tag|>",
+    ]
+    .iter()
+    .any(|marker| lowered.contains(marker))
+        || (lowered.contains("\"name\"")
+            && (lowered.contains("\"arguments\"") || lowered.contains("\"parameters\"")))
 }
 
 /// The structural check of one reply against the expected function.
@@ -69,7 +94,10 @@ pub fn check_reply(reply: &Reply, expected: &str, tools: &Value) -> ToolVerdict 
         Ok(other) => {
             return ToolVerdict::InvalidArguments {
                 arguments: truncate(&call.arguments, 2000),
-                error: format!("arguments are a JSON {} instead of an object", json_kind(&other)),
+                error: format!(
+                    "arguments are a JSON {} instead of an object",
+                    json_kind(&other)
+                ),
             };
         }
         Err(error) => {
@@ -130,55 +158,71 @@ pub fn weather_tools() -> Value {
 
 pub fn travel_tools() -> Value {
     json!([
-        function("search_flights", "Find flights between two cities on a date.", json!({
-            "type": "object",
-            "properties": {
-                "origin": {"type": "string", "minLength": 1},
-                "destination": {"type": "string", "minLength": 1},
-                "date": {"type": "string", "minLength": 1}
-            },
-            "required": ["origin", "destination", "date"]
-        })),
-        function("book_flight", "Book a flight by its id for a passenger.", json!({
-            "type": "object",
-            "properties": {
-                "flight_id": {"type": "string", "minLength": 1},
-                "passenger_name": {"type": "string", "minLength": 1}
-            },
-            "required": ["flight_id", "passenger_name"]
-        })),
-        function("send_confirmation", "Email a booking confirmation.", json!({
-            "type": "object",
-            "properties": {
-                "email": {"type": "string", "minLength": 3},
-                "booking_id": {"type": "string", "minLength": 1}
-            },
-            "required": ["email", "booking_id"]
-        }))
+        function(
+            "search_flights",
+            "Find flights between two cities on a date.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "origin": {"type": "string", "minLength": 1},
+                    "destination": {"type": "string", "minLength": 1},
+                    "date": {"type": "string", "minLength": 1}
+                },
+                "required": ["origin", "destination", "date"]
+            })
+        ),
+        function(
+            "book_flight",
+            "Book a flight by its id for a passenger.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "flight_id": {"type": "string", "minLength": 1},
+                    "passenger_name": {"type": "string", "minLength": 1}
+                },
+                "required": ["flight_id", "passenger_name"]
+            })
+        ),
+        function(
+            "send_confirmation",
+            "Email a booking confirmation.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "email": {"type": "string", "minLength": 3},
+                    "booking_id": {"type": "string", "minLength": 1}
+                },
+                "required": ["email", "booking_id"]
+            })
+        )
     ])
 }
 
 pub fn user_tools() -> Value {
-    json!([function("create_user", "Create a user account.", json!({
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "minLength": 1},
-            "email": {"type": "string", "minLength": 3},
-            "age": {"type": "integer", "minimum": 0},
-            "address": {
-                "type": "object",
-                "properties": {
-                    "street": {"type": "string"},
-                    "city": {"type": "string"},
-                    "postal_code": {"type": "string"},
-                    "country": {"type": "string"}
+    json!([function(
+        "create_user",
+        "Create a user account.",
+        json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "email": {"type": "string", "minLength": 3},
+                "age": {"type": "integer", "minimum": 0},
+                "address": {
+                    "type": "object",
+                    "properties": {
+                        "street": {"type": "string"},
+                        "city": {"type": "string"},
+                        "postal_code": {"type": "string"},
+                        "country": {"type": "string"}
+                    },
+                    "required": ["street", "city", "country"]
                 },
-                "required": ["street", "city", "country"]
+                "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "editor", "viewer"]}, "minItems": 1}
             },
-            "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "editor", "viewer"]}, "minItems": 1}
-        },
-        "required": ["name", "email", "address", "roles"]
-    }))])
+            "required": ["name", "email", "address", "roles"]
+        })
+    )])
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,15 +262,24 @@ fn scenarios() -> Vec<Scenario> {
             name: "single_get_weather",
             tools: weather_tools(),
             prompt: "What is the weather in Paris right now? Use the tool.",
-            steps: vec![("get_weather", json!({"city": "Paris", "temperature_c": 18, "condition": "cloudy"}))],
+            steps: vec![(
+                "get_weather",
+                json!({"city": "Paris", "temperature_c": 18, "condition": "cloudy"}),
+            )],
         },
         Scenario {
             name: "chained_three_calls",
             tools: travel_tools(),
             prompt: "Book me, Ada Lovelace, on a flight from London to Berlin on 2025-06-01, then email the confirmation to ada@example.com. Use the tools one at a time.",
             steps: vec![
-                ("search_flights", json!({"flights": [{"flight_id": "LH123", "departure": "08:15", "price_eur": 120}]})),
-                ("book_flight", json!({"booking_id": "BK-42", "status": "confirmed"})),
+                (
+                    "search_flights",
+                    json!({"flights": [{"flight_id": "LH123", "departure": "08:15", "price_eur": 120}]}),
+                ),
+                (
+                    "book_flight",
+                    json!({"booking_id": "BK-42", "status": "confirmed"}),
+                ),
                 ("send_confirmation", json!({"sent": true})),
             ],
         },
@@ -261,11 +314,17 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
                     .send(
                         NAME,
                         &request,
-                        format!("{} repetition {repetition} step {}", scenario.name, step + 1),
+                        format!(
+                            "{} repetition {repetition} step {}",
+                            scenario.name,
+                            step + 1
+                        ),
                     )
                     .await?;
                 let verdict = match &exchange.record.failure {
-                    Some(failure) => ToolVerdict::RequestFailed { failure: failure.clone() },
+                    Some(failure) => ToolVerdict::RequestFailed {
+                        failure: failure.clone(),
+                    },
                     None => check_reply(&exchange.reply, expected, &scenario.tools),
                 };
                 let correct = verdict.is_correct();
@@ -274,8 +333,13 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
                     if call.id.is_empty() {
                         call.id = format!("call_{}", step + 1);
                     }
-                    messages.push(ChatMessage::assistant_tool_calls(std::slice::from_ref(&call)));
-                    messages.push(ChatMessage::tool_result(call.id.clone(), tool_result.to_string()));
+                    messages.push(ChatMessage::assistant_tool_calls(std::slice::from_ref(
+                        &call,
+                    )));
+                    messages.push(ChatMessage::tool_result(
+                        call.id.clone(),
+                        tool_result.to_string(),
+                    ));
                 }
                 steps.push(StepResult {
                     expected_function: expected.to_string(),
@@ -297,7 +361,11 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
     }
     let answered = results
         .iter()
-        .filter(|r| !r.steps.iter().any(|s| matches!(s.verdict, ToolVerdict::RequestFailed { .. })))
+        .filter(|r| {
+            !r.steps
+                .iter()
+                .any(|s| matches!(s.verdict, ToolVerdict::RequestFailed { .. }))
+        })
         .count();
     let successes = results.iter().filter(|r| r.success).count();
     let parser_mismatches = results

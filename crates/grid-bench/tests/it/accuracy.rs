@@ -53,7 +53,9 @@ async fn ground_truth(base_url: &str) -> HashMap<String, Truth> {
                 ttft_ms: request["true_ttft_us"].as_f64().expect("true_ttft_us") / 1000.0,
                 e2e_ms: (request["end_us"].as_f64().expect("end_us") - received) / 1000.0,
                 mean_gap_ms: gaps.iter().sum::<f64>() / gaps.len().max(1) as f64 / 1000.0,
-                completion_tokens: request["completion_tokens"].as_u64().expect("completion_tokens"),
+                completion_tokens: request["completion_tokens"]
+                    .as_u64()
+                    .expect("completion_tokens"),
             },
         );
     }
@@ -64,7 +66,16 @@ async fn ground_truth(base_url: &str) -> HashMap<String, Truth> {
 async fn measured_latencies_match_ground_truth_within_tolerance() {
     let ttft = TTFT_MS.to_string();
     let itl = ITL_MS.to_string();
-    let server = sim(&["tiny", "--api-key", "k", "--sim-fixed-ttft-ms", &ttft, "--sim-fixed-itl-ms", &itl]).await;
+    let server = sim(&[
+        "tiny",
+        "--api-key",
+        "k",
+        "--sim-fixed-ttft-ms",
+        &ttft,
+        "--sim-fixed-itl-ms",
+        &itl,
+    ])
+    .await;
     let client = Client::new(
         &endpoint(&server, Some("k")),
         ClientConfig {
@@ -84,7 +95,15 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
     let mut records = Vec::new();
     // Three rounds of four concurrent requests.
     for round in 0..3 {
-        let futures = (0..4).map(|i| client.chat(&request, Instant::now(), &cancel, "accuracy", format!("round {round} request {i}")));
+        let futures = (0..4).map(|i| {
+            client.chat(
+                &request,
+                Instant::now(),
+                &cancel,
+                "accuracy",
+                format!("round {round} request {i}"),
+            )
+        });
         for exchange in futures_util::future::join_all(futures).await {
             records.push(exchange.record);
         }
@@ -104,11 +123,19 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
             continue;
         };
         let usage = record.usage.expect("usage");
-        if usage.completion_tokens != t.completion_tokens || usage.completion_tokens != TOKENS as u64 {
-            problems.push(format!("{id}: {} completion tokens, truth {}", usage.completion_tokens, t.completion_tokens));
+        if usage.completion_tokens != t.completion_tokens
+            || usage.completion_tokens != TOKENS as u64
+        {
+            problems.push(format!(
+                "{id}: {} completion tokens, truth {}",
+                usage.completion_tokens, t.completion_tokens
+            ));
         }
         if record.itl_ms.len() != TOKENS as usize - 1 {
-            problems.push(format!("{id}: {} gaps for {TOKENS} tokens", record.itl_ms.len()));
+            problems.push(format!(
+                "{id}: {} gaps for {TOKENS} tokens",
+                record.itl_ms.len()
+            ));
         }
         ttft_diffs.push(record.ttft_ms.expect("ttft") - t.ttft_ms);
         e2e_diffs.push(record.e2el_ms.expect("e2e") - t.e2e_ms);
@@ -122,7 +149,12 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
         ("median TTFT − truth", median(&ttft_diffs), -0.5, 5.0),
         ("median E2E − truth", median(&e2e_diffs), -0.5, 5.0),
         ("median TPOT − truth", median(&tpot_diffs), -1.0, 1.0),
-        ("median of mean ITL − mean true gap", median(&itl_diffs), -1.0, 1.0),
+        (
+            "median of mean ITL − mean true gap",
+            median(&itl_diffs),
+            -1.0,
+            1.0,
+        ),
     ];
     for (what, value, low, high) in checks {
         if !(low..=high).contains(&value) {

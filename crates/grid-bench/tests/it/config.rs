@@ -6,7 +6,13 @@ use crate::check;
 fn defaults_are_the_studys() {
     let config = BatteryConfig::default();
     assert_eq!(config.enabled, BenchmarkName::ALL.to_vec());
-    assert_eq!((config.long_conversation.turns, config.long_conversation.iterations), (15, 3));
+    assert_eq!(
+        (
+            config.long_conversation.turns,
+            config.long_conversation.iterations
+        ),
+        (15, 3)
+    );
     assert_eq!(config.stability.requests, 20);
     assert_eq!(config.stability.short_output_tokens, [50, 100]);
     assert_eq!(config.stability.long_output_tokens, [800, 900]);
@@ -17,35 +23,71 @@ fn defaults_are_the_studys() {
 
 #[test]
 fn config_file_section_parses_with_defaults_and_refuses_unknown_keys() {
-    let parsed: BatteryConfig = serde_json::from_str(r#"{"stability": {"requests": 8}, "enabled": ["kv_cache", "gpu_profile"]}"#).expect("parse");
+    let parsed: BatteryConfig = serde_json::from_str(
+        r#"{"stability": {"requests": 8}, "enabled": ["kv_cache", "gpu_profile"]}"#,
+    )
+    .expect("parse");
     assert_eq!(parsed.stability.requests, 8);
     assert_eq!(parsed.stability.interval_s, 5.0);
-    assert_eq!(parsed.enabled, vec![BenchmarkName::KvCache, BenchmarkName::GpuProfile]);
-    let error = serde_json::from_str::<BatteryConfig>(r#"{"stability": {"request": 8}}"#).expect_err("typo");
-    assert!(error.to_string().contains("unknown field `request`"), "{error}");
-    let round_trip: BatteryConfig = serde_json::from_str(&serde_json::to_string(&BatteryConfig::default()).expect("serialise")).expect("parse");
+    assert_eq!(
+        parsed.enabled,
+        vec![BenchmarkName::KvCache, BenchmarkName::GpuProfile]
+    );
+    let error = serde_json::from_str::<BatteryConfig>(r#"{"stability": {"request": 8}}"#)
+        .expect_err("typo");
+    assert!(
+        error.to_string().contains("unknown field `request`"),
+        "{error}"
+    );
+    let round_trip: BatteryConfig =
+        serde_json::from_str(&serde_json::to_string(&BatteryConfig::default()).expect("serialise"))
+            .expect("parse");
     assert_eq!(round_trip, BatteryConfig::default());
 }
 
+/// A change that makes the default configuration invalid (or not).
+type Change = fn(&mut BatteryConfig);
+
 #[test]
 fn invalid_values_are_refused_with_the_field() {
-    let cases: Vec<(&str, fn(&mut BatteryConfig), Option<String>)> = vec![
-            ("zero level", |c: &mut BatteryConfig| c.concurrency.levels = vec![0, 5], Some("concurrency.levels".to_string())),
-            ("unbounded level", |c: &mut BatteryConfig| c.concurrency.levels = vec![100_000], Some("concurrency.levels".to_string())),
-            ("one kv turn", |c: &mut BatteryConfig| c.kv_cache.turns = 1, Some("kv_cache".to_string())),
-            ("inverted range", |c: &mut BatteryConfig| c.stability.short_output_tokens = [100, 50], Some("stability.short_output_tokens".to_string())),
-            ("zero timeout", |c: &mut BatteryConfig| c.request_timeout_s = 0.0, Some("request_timeout_s".to_string())),
-            ("tool choice", |c: &mut BatteryConfig| c.tool_calling.tool_choice = "none".into(), Some("tool_calling.tool_choice".to_string())),
-            ("valid", |_: &mut BatteryConfig| {}, None),
-        ];
-    check(
-        &cases,
-        |change| {
-            let mut config = BatteryConfig::default();
-            change(&mut config);
-            config.validate().err().map(|e| e.field.to_string())
-        },
-    );
+    let cases: Vec<(&str, Change, Option<String>)> = vec![
+        (
+            "zero level",
+            |c: &mut BatteryConfig| c.concurrency.levels = vec![0, 5],
+            Some("concurrency.levels".to_string()),
+        ),
+        (
+            "unbounded level",
+            |c: &mut BatteryConfig| c.concurrency.levels = vec![100_000],
+            Some("concurrency.levels".to_string()),
+        ),
+        (
+            "one kv turn",
+            |c: &mut BatteryConfig| c.kv_cache.turns = 1,
+            Some("kv_cache".to_string()),
+        ),
+        (
+            "inverted range",
+            |c: &mut BatteryConfig| c.stability.short_output_tokens = [100, 50],
+            Some("stability.short_output_tokens".to_string()),
+        ),
+        (
+            "zero timeout",
+            |c: &mut BatteryConfig| c.request_timeout_s = 0.0,
+            Some("request_timeout_s".to_string()),
+        ),
+        (
+            "tool choice",
+            |c: &mut BatteryConfig| c.tool_calling.tool_choice = "none".into(),
+            Some("tool_calling.tool_choice".to_string()),
+        ),
+        ("valid", |_: &mut BatteryConfig| {}, None),
+    ];
+    check(&cases, |change| {
+        let mut config = BatteryConfig::default();
+        change(&mut config);
+        config.validate().err().map(|e| e.field.to_string())
+    });
 }
 
 #[test]
@@ -55,12 +97,25 @@ fn benchmark_names_parse_and_print_in_snake_case() {
             ("snake", "kv_cache", Ok(BenchmarkName::KvCache)),
             ("dash", "tool-calling", Ok(BenchmarkName::ToolCalling)),
             ("gpu", "gpu_profile", Ok(BenchmarkName::GpuProfile)),
-            ("unknown", "latency", Err("unknown benchmark \"latency\"".to_string())),
+            (
+                "unknown",
+                "latency",
+                Err("unknown benchmark \"latency\"".to_string()),
+            ),
         ],
-        |text| text.parse::<BenchmarkName>().map_err(|e| e.to_string().split(':').next().unwrap_or("").to_string()),
+        |text| {
+            text.parse::<BenchmarkName>()
+                .map_err(|e| e.to_string().split(':').next().unwrap_or("").to_string())
+        },
     );
-    assert_eq!(BenchmarkName::LongConversation.to_string(), "long_conversation");
-    assert_eq!(serde_json::to_string(&BenchmarkName::LongConversation).expect("json"), "\"long_conversation\"");
+    assert_eq!(
+        BenchmarkName::LongConversation.to_string(),
+        "long_conversation"
+    );
+    assert_eq!(
+        serde_json::to_string(&BenchmarkName::LongConversation).expect("json"),
+        "\"long_conversation\""
+    );
 }
 
 #[test]
@@ -68,8 +123,15 @@ fn api_key_never_prints() {
     let key = ApiKey::new("sk-secret-123".into());
     assert_eq!(format!("{key:?} {key}"), "*** ***");
     assert_eq!(key.expose(), "sk-secret-123");
-    let endpoint = grid_bench::Endpoint { base_url: "http://h:1/v1/".into(), model: "m".into(), api_key: Some(key) };
+    let endpoint = grid_bench::Endpoint {
+        base_url: "http://h:1/v1/".into(),
+        model: "m".into(),
+        api_key: Some(key),
+    };
     assert!(!format!("{endpoint:?}").contains("secret"));
-    assert_eq!(endpoint.chat_completions_url(), "http://h:1/v1/chat/completions");
+    assert_eq!(
+        endpoint.chat_completions_url(),
+        "http://h:1/v1/chat/completions"
+    );
     assert_eq!(endpoint.metrics_url(), "http://h:1/metrics");
 }

@@ -7,7 +7,10 @@ use grid_bench::grading::{extract_numbers, normalize};
 use crate::check;
 
 fn passes(task: &str, answer: &str) -> bool {
-    let task = tasks().into_iter().find(|t| t.name == task).expect("task exists");
+    let task = tasks()
+        .into_iter()
+        .find(|t| t.name == task)
+        .expect("task exists");
     task.rubric.grade(answer).passed
 }
 
@@ -15,17 +18,88 @@ fn passes(task: &str, answer: &str) -> bool {
 fn rubric_verdicts_on_good_paraphrased_and_wrong_answers() {
     check(
         &[
-            ("planning, arrows and digits", ("multi_step_planning", "B and C can run in parallel after A. The critical path is A → C → D: 3 + 4 + 1. **Total: 8 days**"), true),
-            ("planning, words", ("multi_step_planning", "Tasks B and C overlap, so the longest chain is A, C and D. It takes eight days in total."), true),
-            ("planning, markdown bold number", ("multi_step_planning", "Run B and C simultaneously.\n\nCritical path: A-C-D\n\nMinimum: **8** days"), true),
-            ("planning, wrong total", ("multi_step_planning", "B and C run in parallel; the critical path is A -> C -> D, so 10 days."), false),
-            ("planning, total only mentioned early", ("multi_step_planning", "8 is tempting at first glance. However, B and C are done at the same time, and the path A, C, D has to be walked in full, which involves a careful look at every single dependency between the four tasks. The real total is nine days."), false),
-            ("logic, direct", ("logic_problem", "A is a knave and B is a knight."), true),
-            ("logic, paraphrase", ("logic_problem", "If A told the truth he would be a knave, a contradiction, so A is lying. Since the statement is false, not both are knaves: B tells the truth."), true),
-            ("logic, swapped", ("logic_problem", "A is a knight and B is a knave."), false),
-            ("code, superscript", ("code_optimisation_review", "The nested loops are O(n²). Use a set: `return len(set(items)) != len(items)`, which is O(n)."), true),
-            ("code, words", ("code_optimisation_review", "This is quadratic time. Track seen values in a hash set and stop at the first repeat: linear time overall."), true),
-            ("code, no complexity after", ("code_optimisation_review", "It is quadratic. Sort the list first."), false),
+            (
+                "planning, arrows and digits",
+                (
+                    "multi_step_planning",
+                    "B and C can run in parallel after A. The critical path is A → C → D: 3 + 4 + 1. **Total: 8 days**",
+                ),
+                true,
+            ),
+            (
+                "planning, words",
+                (
+                    "multi_step_planning",
+                    "Tasks B and C overlap, so the longest chain is A, C and D. It takes eight days in total.",
+                ),
+                true,
+            ),
+            (
+                "planning, markdown bold number",
+                (
+                    "multi_step_planning",
+                    "Run B and C simultaneously.\n\nCritical path: A-C-D\n\nMinimum: **8** days",
+                ),
+                true,
+            ),
+            (
+                "planning, wrong total",
+                (
+                    "multi_step_planning",
+                    "B and C run in parallel; the critical path is A -> C -> D, so 10 days.",
+                ),
+                false,
+            ),
+            (
+                "planning, total only mentioned early",
+                (
+                    "multi_step_planning",
+                    "8 is tempting at first glance. However, B and C are done at the same time, and the path A, C, D has to be walked in full, which involves a careful look at every single dependency between the four tasks. The real total is nine days.",
+                ),
+                false,
+            ),
+            (
+                "logic, direct",
+                ("logic_problem", "A is a knave and B is a knight."),
+                true,
+            ),
+            (
+                "logic, paraphrase",
+                (
+                    "logic_problem",
+                    "If A told the truth he would be a knave, a contradiction, so A is lying. Since the statement is false, not both are knaves: B tells the truth.",
+                ),
+                true,
+            ),
+            (
+                "logic, swapped",
+                ("logic_problem", "A is a knight and B is a knave."),
+                false,
+            ),
+            (
+                "code, superscript",
+                (
+                    "code_optimisation_review",
+                    "The nested loops are O(n²). Use a set: `return len(set(items)) != len(items)`, which is O(n).",
+                ),
+                true,
+            ),
+            (
+                "code, words",
+                (
+                    "code_optimisation_review",
+                    "This is quadratic time. Track seen values in a hash set and stop at the first repeat: linear time overall.",
+                ),
+                true,
+            ),
+            (
+                "code, no complexity after",
+                (
+                    "code_optimisation_review",
+                    "It is quadratic. Sort the list first.",
+                ),
+                false,
+            ),
         ],
         |(task, answer)| passes(task, answer),
     );
@@ -33,8 +107,13 @@ fn rubric_verdicts_on_good_paraphrased_and_wrong_answers() {
 
 #[test]
 fn grade_keeps_which_alternative_matched() {
-    let task = tasks().into_iter().find(|t| t.name == "logic_problem").expect("task");
-    let grade = task.rubric.grade("So B is honest, and A is the liar... A is a liar.");
+    let task = tasks()
+        .into_iter()
+        .find(|t| t.name == "logic_problem")
+        .expect("task");
+    let grade = task
+        .rubric
+        .grade("So B is honest, and A is the liar... A is a liar.");
     assert!(grade.passed, "{grade:?}");
     assert_eq!(grade.criteria[1].matched.as_deref(), Some("b is honest"));
 }
@@ -52,6 +131,11 @@ fn numbers_in_digit_word_and_separator_forms() {
             ("negative", "changed by -5", vec![-5.0]),
             ("not inside identifiers", "sha256 and o(n)", vec![]),
         ],
-        |text| extract_numbers(&normalize(text)).into_iter().map(|(_, n)| n).collect::<Vec<f64>>(),
+        |text| {
+            extract_numbers(&normalize(text))
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect::<Vec<f64>>()
+        },
     );
 }

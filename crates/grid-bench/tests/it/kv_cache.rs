@@ -8,7 +8,14 @@ use grid_bench::{BatteryConfig, BatteryReport, BenchmarkName, RunOptions, run_ba
 use crate::{endpoint, sim};
 
 async fn run(extra: &[&str]) -> (BatteryReport, KvCacheReport) {
-    let mut args = vec!["tiny", "--api-key", "k", "--enable-prompt-tokens-details", "--sim-time-scale", "0.1"];
+    let mut args = vec![
+        "tiny",
+        "--api-key",
+        "k",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.1",
+    ];
     args.extend_from_slice(extra);
     let server = sim(&args).await;
     let mut config = BatteryConfig::quick();
@@ -41,11 +48,20 @@ async fn prefix_caching_on_gives_a_confirmed_acceleration() {
     assert!(estimate.median > 3.0 && estimate.ci95_low > 1.5, "{kv:#?}");
     assert_eq!(kv.server_confirms_hits, Some(true), "{kv:#?}");
     assert_eq!(kv.cache_effect, CacheEffect::Confirmed);
-    assert!(kv.warm_cached_fraction.expect("cached tokens reported") > 0.5, "{kv:#?}");
+    assert!(
+        kv.warm_cached_fraction.expect("cached tokens reported") > 0.5,
+        "{kv:#?}"
+    );
     let equal = kv.equal_length_acceleration.expect("equal-length estimate");
     assert!(equal.median > 3.0, "{kv:#?}");
-    let metrics = report.benchmarks[0].server_metrics.as_ref().expect("metrics scraped");
-    assert!(metrics.prefix_cache_hit_rate.expect("hit rate") > 0.3, "{metrics:#?}");
+    let metrics = report.benchmarks[0]
+        .server_metrics
+        .as_ref()
+        .expect("metrics scraped");
+    assert!(
+        metrics.prefix_cache_hit_rate.expect("hit rate") > 0.3,
+        "{metrics:#?}"
+    );
     let headline = &report.headline;
     assert_eq!(headline.kv_cache_acceleration, Some(estimate));
     assert_eq!(headline.cache_confirmed_by_server, Some(true));

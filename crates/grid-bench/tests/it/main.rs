@@ -23,15 +23,25 @@ pub fn check<I: Debug, O: Debug + PartialEq>(cases: &[(&str, I, O)], actual: imp
     for (name, input, expected) in cases {
         let got = actual(input);
         if &got != expected {
-            failures.push(format!("case {name:?}: input {input:?}\n  expected {expected:?}\n  got      {got:?}"));
+            failures.push(format!(
+                "case {name:?}: input {input:?}\n  expected {expected:?}\n  got      {got:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 pub fn data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 /// Serialises the tests that run a simulator: each simulator's engine
@@ -73,8 +83,11 @@ pub async fn sim(args: &[&str]) -> Sim {
     let turn = ONE_SIMULATOR_AT_A_TIME.lock().await;
     let config = vllm_sim::ServeConfig::from_args_with_env(args, None)
         .unwrap_or_else(|error| panic!("bad simulator arguments {args:?}: {error:?}"));
-    let state = vllm_sim::SimState::new(config).unwrap_or_else(|error| panic!("the simulator did not start with {args:?}: {error:?}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let state = vllm_sim::SimState::new(config)
+        .unwrap_or_else(|error| panic!("the simulator did not start with {args:?}: {error:?}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     state.set_ready();
     let router = vllm_sim::app(state.clone());
@@ -93,7 +106,12 @@ pub async fn sim(args: &[&str]) -> Sim {
             })
             .await;
     });
-    Sim { addr, state, stop, _turn: turn }
+    Sim {
+        addr,
+        state,
+        stop,
+        _turn: turn,
+    }
 }
 
 pub fn endpoint(server: &Sim, key: Option<&str>) -> grid_bench::Endpoint {

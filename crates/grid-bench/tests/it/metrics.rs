@@ -4,7 +4,8 @@ use crate::{check, data};
 
 #[test]
 fn recorded_vllm_metrics_give_the_tracked_values() {
-    let snapshot = MetricsSnapshot::parse(&data("metrics_sample.txt")).expect("recorded metrics parse");
+    let snapshot =
+        MetricsSnapshot::parse(&data("metrics_sample.txt")).expect("recorded metrics parse");
     assert_eq!(
         snapshot,
         MetricsSnapshot {
@@ -26,18 +27,51 @@ fn every_recorded_sample_line_parses_with_its_labels() {
         .iter()
         .find(|s| s.name == "vllm:cache_config_info")
         .expect("cache_config_info present");
-    assert!(info.labels.contains(&("enable_prefix_caching".to_string(), "True".to_string())));
-    assert!(info.labels.contains(&("block_size".to_string(), "128".to_string())));
+    assert!(
+        info.labels
+            .contains(&("enable_prefix_caching".to_string(), "True".to_string()))
+    );
+    assert!(
+        info.labels
+            .contains(&("block_size".to_string(), "128".to_string()))
+    );
 }
 
 #[test]
 fn parser_edge_cases() {
     check(
         &[
-            ("escaped quote in label", "m{a=\"x\\\"y\",b=\"z\"} 1", Ok(vec![("m".to_string(), vec![("a".to_string(), "x\"y".to_string()), ("b".to_string(), "z".to_string())], "1".to_string())])),
-            ("timestamp after value", "m 2.5 1700000000000", Ok(vec![("m".to_string(), vec![], "2.5".to_string())])),
-            ("infinity", "m{le=\"+Inf\"} +Inf", Ok(vec![("m".to_string(), vec![("le".to_string(), "+Inf".to_string())], "inf".to_string())])),
-            ("comments skipped", "# HELP m x\n# TYPE m gauge\n\nm 3", Ok(vec![("m".to_string(), vec![], "3".to_string())])),
+            (
+                "escaped quote in label",
+                "m{a=\"x\\\"y\",b=\"z\"} 1",
+                Ok(vec![(
+                    "m".to_string(),
+                    vec![
+                        ("a".to_string(), "x\"y".to_string()),
+                        ("b".to_string(), "z".to_string()),
+                    ],
+                    "1".to_string(),
+                )]),
+            ),
+            (
+                "timestamp after value",
+                "m 2.5 1700000000000",
+                Ok(vec![("m".to_string(), vec![], "2.5".to_string())]),
+            ),
+            (
+                "infinity",
+                "m{le=\"+Inf\"} +Inf",
+                Ok(vec![(
+                    "m".to_string(),
+                    vec![("le".to_string(), "+Inf".to_string())],
+                    "inf".to_string(),
+                )]),
+            ),
+            (
+                "comments skipped",
+                "# HELP m x\n# TYPE m gauge\n\nm 3",
+                Ok(vec![("m".to_string(), vec![], "3".to_string())]),
+            ),
             ("bad value", "m abc", Err(1usize)),
             ("unterminated labels", "m{a=\"b\" 1", Err(1usize)),
         ],

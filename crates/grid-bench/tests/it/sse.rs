@@ -13,12 +13,17 @@ fn naive_answer(body: &str) -> (String, usize) {
     let mut answer = String::new();
     let mut chunks = 0;
     for event in body.split("\n\n") {
-        let Some(data) = event.trim().strip_prefix("data: ") else { continue };
+        let Some(data) = event.trim().strip_prefix("data: ") else {
+            continue;
+        };
         if data == "[DONE]" {
             continue;
         }
         let value: Value = serde_json::from_str(data).expect("fixture event is JSON");
-        if let Some(text) = value.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+        if let Some(text) = value
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+        {
             if !text.is_empty() {
                 answer.push_str(text);
                 chunks += 1;
@@ -36,7 +41,10 @@ fn variants(body: &str) -> Vec<(&'static str, String)> {
         ("lone CR line endings", body.replace('\n', "\r")),
         ("keep-alive comments between events", with_keepalives),
         ("no space after data:", body.replace("data: ", "data:")),
-        ("leading comment and blank lines", format!(": hello\n\n\n{body}")),
+        (
+            "leading comment and blank lines",
+            format!(": hello\n\n\n{body}"),
+        ),
     ]
 }
 
@@ -51,12 +59,21 @@ fn recorded_chat_stream_parses_identically_under_every_transport_variant_and_spl
             cases.push((
                 format!("{name}, split every {split} bytes"),
                 (text.clone(), split),
-                (expected_answer.clone(), 8u32, Some(8u64), Some(14u64), Some(0u64), None::<String>),
+                (
+                    expected_answer.clone(),
+                    8u32,
+                    Some(8u64),
+                    Some(14u64),
+                    Some(0u64),
+                    None::<String>,
+                ),
             ));
         }
     }
-    let named: Vec<(&str, (String, usize), _)> =
-        cases.iter().map(|(n, i, o)| (n.as_str(), i.clone(), o.clone())).collect();
+    let named: Vec<(&str, (String, usize), _)> = cases
+        .iter()
+        .map(|(n, i, o)| (n.as_str(), i.clone(), o.clone()))
+        .collect();
     check(&named, |(text, split)| {
         let exchange = parse_recorded_stream(text.as_bytes(), (*split > 0).then_some(*split));
         let usage = exchange.record.usage;
@@ -71,6 +88,9 @@ fn recorded_chat_stream_parses_identically_under_every_transport_variant_and_spl
     });
 }
 
+/// Function name, call id, cached tokens, arguments equal the expected JSON.
+type ToolExpectation = (String, String, Option<u64>, bool);
+
 #[test]
 fn recorded_tool_stream_assembles_the_call_under_every_split() {
     let body = data("sse_tool_stream.txt");
@@ -78,7 +98,7 @@ fn recorded_tool_stream_assembles_the_call_under_every_split() {
     for split in [0usize, 1, 5, 13, 100] {
         cases.push((split, ()));
     }
-    let named: Vec<(&str, usize, (String, String, Option<u64>, bool))> = cases
+    let named: Vec<(&str, usize, ToolExpectation)> = cases
         .iter()
         .map(|(split, _)| {
             (
@@ -95,7 +115,12 @@ fn recorded_tool_stream_assembles_the_call_under_every_split() {
         .collect();
     check(&named, |split| {
         let exchange = parse_recorded_stream(body.as_bytes(), (*split > 0).then_some(*split));
-        let call = exchange.reply.tool_calls.first().cloned().unwrap_or_default();
+        let call = exchange
+            .reply
+            .tool_calls
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let arguments: Result<Value, _> = serde_json::from_str(&call.arguments);
         (
             call.name,
@@ -110,12 +135,16 @@ fn recorded_tool_stream_assembles_the_call_under_every_split() {
 fn decoder_joins_multiline_data_and_ignores_other_fields() {
     let mut decoder = SseDecoder::new();
     let mut events = Vec::new();
-    decoder.feed(b"event: message\nid: 7\nretry: 10\ndata: a\ndata: b\n\ndata\n\n: only a comment\n\n", |e| {
-        events.push((e.event, String::from_utf8(e.data).expect("utf8")))
-    });
+    decoder.feed(
+        b"event: message\nid: 7\nretry: 10\ndata: a\ndata: b\n\ndata\n\n: only a comment\n\n",
+        |e| events.push((e.event, String::from_utf8(e.data).expect("utf8"))),
+    );
     assert_eq!(
         events,
-        vec![(Some("message".to_string()), "a\nb".to_string()), (None, String::new())]
+        vec![
+            (Some("message".to_string()), "a\nb".to_string()),
+            (None, String::new())
+        ]
     );
     assert_eq!(decoder.comments_seen(), 1);
 }
@@ -125,7 +154,9 @@ fn a_split_inside_a_crlf_pair_does_not_create_an_empty_event() {
     let mut decoder = SseDecoder::new();
     let mut events = Vec::new();
     for piece in [&b"data: x\r"[..], b"\n", b"data: y\r", b"\n\r", b"\n"] {
-        decoder.feed(piece, |e| events.push(String::from_utf8(e.data).expect("utf8")));
+        decoder.feed(piece, |e| {
+            events.push(String::from_utf8(e.data).expect("utf8"))
+        });
     }
     assert_eq!(events, vec!["x\ny".to_string()]);
 }
@@ -144,8 +175,17 @@ fn reasoning_deltas_are_counted_apart_from_answer_deltas_under_both_names() {
     let exchange = parse_recorded_stream(body.as_bytes(), None);
     assert_eq!(exchange.reply.reasoning, "think more both");
     assert_eq!(exchange.reply.answer, "answer");
-    assert_eq!((exchange.record.reasoning_chunks, exchange.record.answer_chunks), (3, 1));
-    assert_eq!(exchange.record.usage.and_then(|u| u.reasoning_tokens), Some(3));
+    assert_eq!(
+        (
+            exchange.record.reasoning_chunks,
+            exchange.record.answer_chunks
+        ),
+        (3, 1)
+    );
+    assert_eq!(
+        exchange.record.usage.and_then(|u| u.reasoning_tokens),
+        Some(3)
+    );
     assert_eq!(exchange.record.finish_reason.as_deref(), Some("stop"));
     assert!(exchange.record.succeeded(), "{:?}", exchange.record.failure);
 }

@@ -40,21 +40,79 @@ fn verdict_name(verdict: &ToolVerdict) -> &'static str {
 fn structural_verdicts() {
     check(
         &[
-            ("correct call", reply("", Some(("get_weather", "{\"city\": \"Paris\"}"))), "correct"),
-            ("prose", reply("It is sunny in Paris today.", None), "no_tool_call"),
-            ("hermes tags leaked", reply("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", None), "parser_mismatch"),
-            ("qwen3 xml leaked", reply("<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>", None), "parser_mismatch"),
-            ("bare json leaked", reply("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", None), "parser_mismatch"),
-            ("wrong function", reply("", Some(("get_time", "{}"))), "wrong_function"),
-            ("arguments not json", reply("", Some(("get_weather", "{\"city\": Paris"))), "invalid_arguments"),
-            ("arguments a string", reply("", Some(("get_weather", "\"Paris\""))), "invalid_arguments"),
-            ("missing required", reply("", Some(("get_weather", "{\"unit\": \"celsius\"}"))), "schema_violation"),
-            ("bad enum", reply("", Some(("get_weather", "{\"city\": \"Paris\", \"unit\": \"kelvin\"}"))), "schema_violation"),
+            (
+                "correct call",
+                reply("", Some(("get_weather", "{\"city\": \"Paris\"}"))),
+                "correct",
+            ),
+            (
+                "prose",
+                reply("It is sunny in Paris today.", None),
+                "no_tool_call",
+            ),
+            (
+                "hermes tags leaked",
+                reply(
+                    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+                    None,
+                ),
+                "parser_mismatch",
+            ),
+            (
+                "qwen3 xml leaked",
+                reply(
+                    "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
+                    None,
+                ),
+                "parser_mismatch",
+            ),
+            (
+                "bare json leaked",
+                reply(
+                    "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}",
+                    None,
+                ),
+                "parser_mismatch",
+            ),
+            (
+                "wrong function",
+                reply("", Some(("get_time", "{}"))),
+                "wrong_function",
+            ),
+            (
+                "arguments not json",
+                reply("", Some(("get_weather", "{\"city\": Paris"))),
+                "invalid_arguments",
+            ),
+            (
+                "arguments a string",
+                reply("", Some(("get_weather", "\"Paris\""))),
+                "invalid_arguments",
+            ),
+            (
+                "missing required",
+                reply("", Some(("get_weather", "{\"unit\": \"celsius\"}"))),
+                "schema_violation",
+            ),
+            (
+                "bad enum",
+                reply(
+                    "",
+                    Some(("get_weather", "{\"city\": \"Paris\", \"unit\": \"kelvin\"}")),
+                ),
+                "schema_violation",
+            ),
         ],
         |reply| verdict_name(&check_reply(reply, "get_weather", &weather_tools())),
     );
     let nested = check_reply(
-        &reply("", Some(("create_user", "{\"name\": \"G\", \"email\": \"g@x\", \"address\": {\"street\": \"s\"}, \"roles\": [\"admin\"]}"))),
+        &reply(
+            "",
+            Some((
+                "create_user",
+                "{\"name\": \"G\", \"email\": \"g@x\", \"address\": {\"street\": \"s\"}, \"roles\": [\"admin\"]}",
+            )),
+        ),
         "create_user",
         &user_tools(),
     );
@@ -89,19 +147,48 @@ async fn tool_report(args: &[&str]) -> grid_bench::benchmarks::tool_calling::Too
 
 #[tokio::test]
 async fn matching_parser_passes_all_three_scenarios() {
-    let report = tool_report(&["tiny", "--api-key", "k", "--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--sim-time-scale", "0.01"]).await;
+    let report = tool_report(&[
+        "tiny",
+        "--api-key",
+        "k",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
     assert_eq!(report.success_rate, Some(1.0), "{report:#?}");
-    assert_eq!(report.scenarios.iter().map(|s| s.steps.len()).collect::<Vec<_>>(), vec![1, 3, 1]);
+    assert_eq!(
+        report
+            .scenarios
+            .iter()
+            .map(|s| s.steps.len())
+            .collect::<Vec<_>>(),
+        vec![1, 3, 1]
+    );
     assert_eq!(report.parser_mismatches, 0);
 }
 
 #[tokio::test]
 async fn mismatched_parser_is_reported_as_parser_mismatch_with_the_text() {
-    let report = tool_report(&["tiny", "--api-key", "k", "--enable-auto-tool-choice", "--tool-call-parser", "qwen3_xml", "--sim-time-scale", "0.01"]).await;
+    let report = tool_report(&[
+        "tiny",
+        "--api-key",
+        "k",
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "qwen3_xml",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
     assert_eq!(report.success_rate, Some(0.0), "{report:#?}");
     assert_eq!(report.parser_mismatches, 3, "{report:#?}");
     match &report.scenarios[0].steps[0].verdict {
-        ToolVerdict::ParserMismatch { content } => assert!(content.contains("<tool_call>"), "{content}"),
+        ToolVerdict::ParserMismatch { content } => {
+            assert!(content.contains("<tool_call>"), "{content}")
+        }
         other => panic!("expected a parser mismatch, got {other:?}"),
     }
 }

@@ -53,8 +53,14 @@ fn shipped_plan_has_the_studys_twelve_configs_with_its_four_names() {
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(grid_names.len(), 8);
-    assert!(grid_names.contains(&"gmu0.90_chunked-on_prefix-off"), "{grid_names:?}");
-    assert!(grid_names.contains(&"gmu0.95_chunked-off_prefix-off"), "{grid_names:?}");
+    assert!(
+        grid_names.contains(&"gmu0.90_chunked-on_prefix-off"),
+        "{grid_names:?}"
+    );
+    assert!(
+        grid_names.contains(&"gmu0.95_chunked-off_prefix-off"),
+        "{grid_names:?}"
+    );
     assert_eq!(plan.repeats, 1);
     assert_eq!(plan.ranking.max_request_error_rate, 0.01);
     assert_eq!(plan.ranking.max_stability_degradation, 0.20);
@@ -63,8 +69,16 @@ fn shipped_plan_has_the_studys_twelve_configs_with_its_four_names() {
 #[test]
 fn flags_use_vllm_spellings() {
     let plan = parse_plan(SHIPPED).unwrap();
-    let aggressive = plan.configs.iter().find(|c| c.name == "aggressive_cache").unwrap();
-    let tokens: Vec<String> = aggressive.flags().iter().flat_map(FlagSetting::tokens).collect();
+    let aggressive = plan
+        .configs
+        .iter()
+        .find(|c| c.name == "aggressive_cache")
+        .unwrap();
+    let tokens: Vec<String> = aggressive
+        .flags()
+        .iter()
+        .flat_map(FlagSetting::tokens)
+        .collect();
     assert_eq!(
         tokens,
         [
@@ -76,7 +90,11 @@ fn flags_use_vllm_spellings() {
             "48"
         ]
     );
-    let safe = plan.configs.iter().find(|c| c.name == "safe_conservative").unwrap();
+    let safe = plan
+        .configs
+        .iter()
+        .find(|c| c.name == "safe_conservative")
+        .unwrap();
     let tokens: Vec<String> = safe.flags().iter().flat_map(FlagSetting::tokens).collect();
     assert_eq!(
         tokens,
@@ -113,9 +131,20 @@ fn exclusions_drop_grid_points_and_defaults_apply_everywhere() {
     assert_eq!(plan.configs.len(), 10);
     assert_eq!(plan.excluded.len(), 2);
     assert!(plan.excluded.iter().all(|e| e.rule == "exclude[0]"));
-    assert!(plan.configs.iter().all(|c| c.settings.max_model_len == Some(8192)));
-    let tokens: Vec<String> = plan.configs[0].flags().iter().flat_map(FlagSetting::tokens).collect();
-    assert!(tokens.contains(&"--enforce-eager".to_string()), "{tokens:?}");
+    assert!(
+        plan.configs
+            .iter()
+            .all(|c| c.settings.max_model_len == Some(8192))
+    );
+    let tokens: Vec<String> = plan.configs[0]
+        .flags()
+        .iter()
+        .flat_map(FlagSetting::tokens)
+        .collect();
+    assert!(
+        tokens.contains(&"--enforce-eager".to_string()),
+        "{tokens:?}"
+    );
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
     assert!(plan.warnings[0].contains("exclude[1]"));
 }

@@ -85,8 +85,14 @@ fn names_do_not_change_ids_and_plan_diff_sees_renames_and_additions() {
     let diff = grid_plan::diff_plans(&a, &b);
     let text = diff.changes.join("\n");
     assert_eq!(diff.changes.len(), 3, "{text}");
-    assert!(text.contains("renamed from `gmu0.85_chunked-on_prefix-on` to `renamed`"), "{text}");
-    assert!(text.contains("`extra`") && text.contains("was added"), "{text}");
+    assert!(
+        text.contains("renamed from `gmu0.85_chunked-on_prefix-on` to `renamed`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`extra`") && text.contains("was added"),
+        "{text}"
+    );
     assert!(text.contains("repeats changed: 1 -> 2"), "{text}");
     assert!(grid_plan::diff_plans(&a, &a).is_empty());
 }

@@ -5,13 +5,19 @@ use grid_plan::parse_plan;
 fn check(extra: &str, path: &str, fragments: &[&str]) {
     let text = crate::plan_text(extra);
     let err = match parse_plan(&text) {
-        Ok(plan) => panic!("expected an error at {path} for {extra}, got {} configs", plan.configs.len()),
+        Ok(plan) => panic!(
+            "expected an error at {path} for {extra}, got {} configs",
+            plan.configs.len()
+        ),
         Err(err) => err,
     };
     let message = err.to_string();
     assert_eq!(err.path(), path, "{extra}: {message}");
     for fragment in fragments {
-        assert!(message.contains(fragment), "{extra}: {message:?} lacks {fragment:?}");
+        assert!(
+            message.contains(fragment),
+            "{extra}: {message:?} lacks {fragment:?}"
+        );
     }
 }
 
@@ -19,7 +25,11 @@ fn check(extra: &str, path: &str, fragments: &[&str]) {
 fn bad_plans_name_the_path_and_the_fix() {
     let cases: &[(&str, &str, &[&str])] = &[
         (r#""axez": {}"#, "axez", &["unknown field `axez`", "axes"]),
-        (r#""axes": {"gpu_mem": [0.9]}"#, "axes.gpu_mem", &["unknown field `gpu_mem`", "gpu_memory_utilization"]),
+        (
+            r#""axes": {"gpu_mem": [0.9]}"#,
+            "axes.gpu_mem",
+            &["unknown field `gpu_mem`", "gpu_memory_utilization"],
+        ),
         (
             r#""axes": {"gpu_memory_utilization": [0.9, 1.5]}"#,
             "axes.gpu_memory_utilization[1]",
@@ -35,7 +45,11 @@ fn bad_plans_name_the_path_and_the_fix() {
             "axes.gpu_memory_utilization[1]",
             &["appears twice"],
         ),
-        (r#""axes": {"enable_prefix_caching": []}"#, "axes.enable_prefix_caching", &["no values"]),
+        (
+            r#""axes": {"enable_prefix_caching": []}"#,
+            "axes.enable_prefix_caching",
+            &["no values"],
+        ),
         (
             r#""named_configs": [{"name": "a", "settings": {"gpu_memory_utilization": -0.1}}]"#,
             "named_configs[0].settings.gpu_memory_utilization",
@@ -97,15 +111,27 @@ fn bad_plans_name_the_path_and_the_fix() {
             "exclude",
             &["all 12 grid points are excluded"],
         ),
-        (r#""exclude": [{"when": {}}]"#, "exclude[0].when", &["sets nothing"]),
+        (
+            r#""exclude": [{"when": {}}]"#,
+            "exclude[0].when",
+            &["sets nothing"],
+        ),
         (r#""repeats": 0"#, "repeats", &["from 1 to 100"]),
         (
             r#""ranking": {"max_request_error_rate": 5}"#,
             "ranking.max_request_error_rate",
             &["fraction between 0 and 1"],
         ),
-        (r#""ranking": {"gate": 1}"#, "ranking.gate", &["unknown field `gate`"]),
-        (r#""limits": {"health_timeout_s": 0}"#, "limits.health_timeout_s", &["positive"]),
+        (
+            r#""ranking": {"gate": 1}"#,
+            "ranking.gate",
+            &["unknown field `gate`"],
+        ),
+        (
+            r#""limits": {"health_timeout_s": 0}"#,
+            "limits.health_timeout_s",
+            &["positive"],
+        ),
         (r#""battery": [1]"#, "battery", &["not an object"]),
         (r#""repeats": "two""#, "repeats", &["invalid type"]),
     ];

@@ -15,10 +15,13 @@ fn archive(plan: &grid_plan::Plan, list: Vec<grid_search::ConfigResult>) -> Arch
 #[test]
 fn reproduce_compares_config_by_config_and_judges_the_champion() {
     let plan = plan("");
-    let old = archive(&plan, vec![
-        completed(&plan, 0, vec![good(3.0, 0.2)]),
-        completed(&plan, 1, vec![good(2.0, 0.2)]),
-    ]);
+    let old = archive(
+        &plan,
+        vec![
+            completed(&plan, 0, vec![good(3.0, 0.2)]),
+            completed(&plan, 1, vec![good(2.0, 0.2)]),
+        ],
+    );
     // Same numbers: holds, every config within.
     let new = results(vec![
         completed(&plan, 0, vec![good(3.1, 0.2)]),
@@ -40,8 +43,17 @@ fn reproduce_compares_config_by_config_and_judges_the_champion() {
     let repro = compare(&old, &changed, &rank(&plan, &new));
     assert!(!repro.champion_holds);
     assert!(repro.why.contains("rejected"), "{}", repro.why);
-    assert!(repro.setup_changes.iter().any(|c| c.starts_with("profile changed")));
-    let first = repro.configs.iter().find(|c| c.id == plan.configs[0].id).unwrap();
+    assert!(
+        repro
+            .setup_changes
+            .iter()
+            .any(|c| c.starts_with("profile changed"))
+    );
+    let first = repro
+        .configs
+        .iter()
+        .find(|c| c.id == plan.configs[0].id)
+        .unwrap();
     assert_eq!(first.verdict, "status_changed");
     assert!(repro.render().contains("NOT confirmed"));
 
@@ -59,5 +71,13 @@ fn reproduce_compares_config_by_config_and_judges_the_champion() {
     ]);
     let repro = compare(&old, &new_manifest, &rank(&plan, &new));
     assert!(!repro.champion_holds);
-    assert_eq!(repro.configs.iter().find(|c| c.id == plan.configs[1].id).unwrap().verdict, "outside");
+    assert_eq!(
+        repro
+            .configs
+            .iter()
+            .find(|c| c.id == plan.configs[1].id)
+            .unwrap()
+            .verdict,
+        "outside"
+    );
 }

@@ -4,8 +4,15 @@ use crate::fixtures::*;
 
 /// Rank one config's result and expect `status` with reasons containing
 /// every fragment.
-fn check(gates: &str, result: impl Fn(&grid_plan::Plan) -> grid_search::ConfigResult, status: ConfigStatus, fragments: &[&str]) {
-    let plan = plan(&format!(r#""axes": {{}}, "named_configs": [{{"name": "only", "settings": {{"max_num_seqs": 4}}}}], "ranking": {gates}"#));
+fn check(
+    gates: &str,
+    result: impl Fn(&grid_plan::Plan) -> grid_search::ConfigResult,
+    status: ConfigStatus,
+    fragments: &[&str],
+) {
+    let plan = plan(&format!(
+        r#""axes": {{}}, "named_configs": [{{"name": "only", "settings": {{"max_num_seqs": 4}}}}], "ranking": {gates}"#
+    ));
     let ranking = rank(&plan, &results(vec![result(&plan)]));
     let c = &ranking.configs[0];
     assert_eq!(c.status, status, "{gates}: {:?}", c.reasons);
@@ -26,27 +33,105 @@ fn gates() {
         }
     };
     check("{}", with(|_| {}), ConfigStatus::Valid, &[]);
-    check("{}", with(|m| m.request_error_rate = Some(0.01)), ConfigStatus::Valid, &[]);
-    check("{}", with(|m| m.request_error_rate = Some(0.02)), ConfigStatus::Rejected, &["request error rate 2.0 % is above the 1.0 % gate"]);
-    check("{}", with(|m| m.request_error_rate = None), ConfigStatus::Rejected, &["request error rate not measured"]);
-    check("{}", with(|m| m.stability_degradation = Some(0.20)), ConfigStatus::Rejected, &["not below the 20.0 % gate"]);
-    check("{}", with(|m| m.stability_degradation = Some(0.19)), ConfigStatus::Valid, &[]);
-    check("{}", with(|m| { m.benchmarks_failed.insert("stability".into(), "boom".into()); }), ConfigStatus::Rejected, &["stability (boom)"]);
-    check(r#"{"require_all_benchmarks": false}"#, with(|m| { m.benchmarks_failed.insert("stability".into(), "boom".into()); }), ConfigStatus::Valid, &[]);
-    check(r#"{"require_tool_calling": true}"#, with(|m| m.tool_call_success_rate = Some(0.5)), ConfigStatus::Rejected, &["tool-call success 50.0 % is below the required 90.0 %"]);
-    check(r#"{"require_tool_calling": true}"#, with(|m| m.tool_call_success_rate = None), ConfigStatus::Rejected, &["not measured"]);
-    check("{}", with(|m| m.tool_call_success_rate = Some(0.0)), ConfigStatus::Valid, &[]);
-    check("{}", with(|m| m.kv_cache_acceleration = None), ConfigStatus::Rejected, &["cannot be ranked"]);
-    check("{}", |p| launch_failed(p, 0, "gpu_out_of_memory", true), ConfigStatus::Rejected, &["server did not start (gpu out of memory)"]);
-    check("{}", |p| launch_failed(p, 0, "missing_image", false), ConfigStatus::Failed, &["server did not start (missing image)"]);
+    check(
+        "{}",
+        with(|m| m.request_error_rate = Some(0.01)),
+        ConfigStatus::Valid,
+        &[],
+    );
+    check(
+        "{}",
+        with(|m| m.request_error_rate = Some(0.02)),
+        ConfigStatus::Rejected,
+        &["request error rate 2.0 % is above the 1.0 % gate"],
+    );
+    check(
+        "{}",
+        with(|m| m.request_error_rate = None),
+        ConfigStatus::Rejected,
+        &["request error rate not measured"],
+    );
+    check(
+        "{}",
+        with(|m| m.stability_degradation = Some(0.20)),
+        ConfigStatus::Rejected,
+        &["not below the 20.0 % gate"],
+    );
+    check(
+        "{}",
+        with(|m| m.stability_degradation = Some(0.19)),
+        ConfigStatus::Valid,
+        &[],
+    );
+    check(
+        "{}",
+        with(|m| {
+            m.benchmarks_failed
+                .insert("stability".into(), "boom".into());
+        }),
+        ConfigStatus::Rejected,
+        &["stability (boom)"],
+    );
+    check(
+        r#"{"require_all_benchmarks": false}"#,
+        with(|m| {
+            m.benchmarks_failed
+                .insert("stability".into(), "boom".into());
+        }),
+        ConfigStatus::Valid,
+        &[],
+    );
+    check(
+        r#"{"require_tool_calling": true}"#,
+        with(|m| m.tool_call_success_rate = Some(0.5)),
+        ConfigStatus::Rejected,
+        &["tool-call success 50.0 % is below the required 90.0 %"],
+    );
+    check(
+        r#"{"require_tool_calling": true}"#,
+        with(|m| m.tool_call_success_rate = None),
+        ConfigStatus::Rejected,
+        &["not measured"],
+    );
+    check(
+        "{}",
+        with(|m| m.tool_call_success_rate = Some(0.0)),
+        ConfigStatus::Valid,
+        &[],
+    );
+    check(
+        "{}",
+        with(|m| m.kv_cache_acceleration = None),
+        ConfigStatus::Rejected,
+        &["cannot be ranked"],
+    );
+    check(
+        "{}",
+        |p| launch_failed(p, 0, "gpu_out_of_memory", true),
+        ConfigStatus::Rejected,
+        &["server did not start (gpu out of memory)"],
+    );
+    check(
+        "{}",
+        |p| launch_failed(p, 0, "missing_image", false),
+        ConfigStatus::Failed,
+        &["server did not start (missing image)"],
+    );
 }
 
 #[test]
 fn a_config_without_result_is_failed_with_a_reason() {
     let plan = plan("");
-    let ranking = rank(&plan, &results(vec![completed(&plan, 0, vec![good(2.0, 0.1)])]));
+    let ranking = rank(
+        &plan,
+        &results(vec![completed(&plan, 0, vec![good(2.0, 0.1)])]),
+    );
     assert_eq!(ranking.configs.len(), 12);
-    let missing = ranking.configs.iter().filter(|c| c.status == ConfigStatus::Failed).count();
+    let missing = ranking
+        .configs
+        .iter()
+        .filter(|c| c.status == ConfigStatus::Failed)
+        .count();
     assert_eq!(missing, 11);
     assert!(ranking.configs[1].reasons[0].contains("not run yet"));
 }
@@ -78,7 +163,11 @@ fn the_champion_is_the_highest_median_and_significance_is_judged_by_overlap() {
     let sig = ranking.significance.as_ref().unwrap();
     assert!(!sig.significant);
     assert_eq!(sig.repeats_needed, Some(25), "{}", sig.text);
-    assert!(sig.text.contains("NOT significant") && sig.text.contains("about 25 repeats"), "{}", sig.text);
+    assert!(
+        sig.text.contains("NOT significant") && sig.text.contains("about 25 repeats"),
+        "{}",
+        sig.text
+    );
     assert_eq!(ranking.recommendations.len(), 3);
 }
 
@@ -89,7 +178,10 @@ fn repeats_combine_into_one_interval() {
     let combined = combine_acceleration(&[&a, &b], 1).unwrap();
     assert_eq!(combined.median, 2.5);
     // Half-width sqrt(0.4² + 0.4²) / 2 ≈ 0.283.
-    assert!((combined.ci95_high - 2.5 - 0.2828).abs() < 1e-3, "{combined:?}");
+    assert!(
+        (combined.ci95_high - 2.5 - 0.2828).abs() < 1e-3,
+        "{combined:?}"
+    );
     // Per-iteration samples are pooled when present.
     let mut a = good(2.0, 0.4);
     let mut b = good(3.0, 0.4);
@@ -104,6 +196,9 @@ fn repeats_combine_into_one_interval() {
     assert!(combine_acceleration(&[&a, &c], 1).is_none());
     // The bootstrap is deterministic for a seed and brackets the median.
     let x = bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap();
-    assert_eq!(x, bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap());
+    assert_eq!(
+        x,
+        bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap()
+    );
     assert!(x.ci95_low <= 3.0 && 3.0 <= x.ci95_high);
 }

@@ -20,16 +20,27 @@ fn report_json_has_the_promised_shape() {
     assert_eq!(configs[0]["status"], "valid");
     assert_eq!(configs[0]["kv_cache_acceleration"], 2.0);
     assert!(configs[0].get("reason").is_none());
-    let failed = configs.iter().find(|c| c["id"] == plan.configs[1].id.0).unwrap();
+    let failed = configs
+        .iter()
+        .find(|c| c["id"] == plan.configs[1].id.0)
+        .unwrap();
     assert_eq!(failed["status"], "rejected");
     assert!(failed["kv_cache_acceleration"].is_null());
     assert_eq!(failed["failure_class"], "free_memory_below_utilization");
-    assert!(failed["reason"].as_str().unwrap().contains("server did not start"));
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("server did not start")
+    );
     assert!(configs.iter().any(|c| c["status"] == "failed"));
 
     let md = render_markdown(&manifest, &r, &ranking);
     assert!(md.lines().take(3).any(|l| l.contains(SIMULATED_BANNER)));
-    assert!(md.contains("ERROR something"), "log excerpt of the rejected config");
+    assert!(
+        md.contains("ERROR something"),
+        "log excerpt of the rejected config"
+    );
     let svg = acceleration_svg(&ranking, true);
     assert!(svg.starts_with("<svg") && svg.contains("SIMULATED"));
     // One error bar (three lines in a group) per measured config.

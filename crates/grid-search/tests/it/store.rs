@@ -1,7 +1,7 @@
 use std::io::Write;
 
-use grid_search::store::{JournalEvent, RunLock, RunStore, write_atomic};
 use grid_search::SearchError;
+use grid_search::store::{JournalEvent, RunLock, RunStore, write_atomic};
 
 use crate::fixtures::*;
 
@@ -10,18 +10,38 @@ fn a_truncated_last_journal_line_is_recovered_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let store = RunStore::at(dir.path(), "run").unwrap();
     std::fs::create_dir_all(&store.dir).unwrap();
-    store.append_journal(JournalEvent::Warning { message: "one".into() }).unwrap();
-    store.append_journal(JournalEvent::Warning { message: "two".into() }).unwrap();
+    store
+        .append_journal(JournalEvent::Warning {
+            message: "one".into(),
+        })
+        .unwrap();
+    store
+        .append_journal(JournalEvent::Warning {
+            message: "two".into(),
+        })
+        .unwrap();
     // A kill in the middle of the third write.
-    let mut file = std::fs::OpenOptions::new().append(true).open(store.journal_path()).unwrap();
-    file.write_all(br#"{"unix_ms":1,"pid":1,"event":"warn"#).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(store.journal_path())
+        .unwrap();
+    file.write_all(br#"{"unix_ms":1,"pid":1,"event":"warn"#)
+        .unwrap();
     drop(file);
     let read = store.read_journal(true).unwrap();
     assert_eq!(read.entries.len(), 2);
     assert_eq!(read.warnings.len(), 1);
-    assert!(read.warnings[0].contains("cut short"), "{:?}", read.warnings);
+    assert!(
+        read.warnings[0].contains("cut short"),
+        "{:?}",
+        read.warnings
+    );
     // Repaired: appending goes on in valid JSONL.
-    store.append_journal(JournalEvent::Warning { message: "three".into() }).unwrap();
+    store
+        .append_journal(JournalEvent::Warning {
+            message: "three".into(),
+        })
+        .unwrap();
     let read = store.read_journal(false).unwrap();
     assert_eq!(read.entries.len(), 3);
     assert!(read.warnings.is_empty());
@@ -34,7 +54,9 @@ fn results_are_atomic_and_leftover_temporaries_are_removed() {
     let plan = plan("");
     let result = completed(&plan, 3, vec![good(2.0, 0.1)]);
     store.write_result(&result).unwrap();
-    let tmp = store.results_dir().join(format!(".{}.json.tmp", plan.configs[4].id));
+    let tmp = store
+        .results_dir()
+        .join(format!(".{}.json.tmp", plan.configs[4].id));
     std::fs::write(&tmp, "{half").unwrap();
     let read = store.read_results().unwrap();
     assert_eq!(read.len(), 1);
@@ -43,7 +65,9 @@ fn results_are_atomic_and_leftover_temporaries_are_removed() {
     // A damaged result is an error naming the file, not a silent skip.
     std::fs::write(store.result_path(&plan.configs[5].id), "{}").unwrap();
     match store.read_results() {
-        Err(SearchError::Corrupt { path, .. }) => assert!(path.ends_with(format!("{}.json", plan.configs[5].id))),
+        Err(SearchError::Corrupt { path, .. }) => {
+            assert!(path.ends_with(format!("{}.json", plan.configs[5].id)))
+        }
         other => panic!("{other:?}"),
     }
     write_atomic(&dir.path().join("x"), b"y").unwrap();
@@ -56,7 +80,10 @@ fn the_lock_refuses_a_live_owner_and_takes_over_a_dead_one() {
     let store = RunStore::at(dir.path(), "run").unwrap();
     std::fs::create_dir_all(&store.dir).unwrap();
     let host = grid_search::store::hostname();
-    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let owner = serde_json::json!({"pid": sleeper.id(), "host": host, "start_ticks": null, "since_unix_ms": 0});
     std::fs::write(store.lock_path(), owner.to_string()).unwrap();
     match RunLock::acquire(&store) {

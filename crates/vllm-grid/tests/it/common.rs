@@ -99,7 +99,14 @@ impl Workspace {
         self.write_profile_for(container, name, 0.005, 20.0, 2.0)
     }
 
-    fn write_profile_for(&self, container: &str, name: &str, scale: f64, load_s: f64, gpu_used_gib: f64) -> PathBuf {
+    fn write_profile_for(
+        &self,
+        container: &str,
+        name: &str,
+        scale: f64,
+        load_s: f64,
+        gpu_used_gib: f64,
+    ) -> PathBuf {
         let text = format!(
             r#"services:
   medium-qwen3:
@@ -205,7 +212,10 @@ x-vllm-grid:
             if let Some(e) = self.journal_events(run_id).into_iter().find(|e| pred(e)) {
                 return e;
             }
-            assert!(Instant::now() < deadline, "no matching journal event within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no matching journal event within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -242,7 +252,9 @@ x-vllm-grid:
         let mut counts = BTreeMap::new();
         for e in self.journal_events(run_id) {
             if e["event"] == "config_finished" {
-                *counts.entry(e["config_id"].as_str().unwrap().to_string()).or_insert(0) += 1;
+                *counts
+                    .entry(e["config_id"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
             }
         }
         counts

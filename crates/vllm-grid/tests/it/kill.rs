@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::common::*;
 
-const FOUR_CONFIGS: &str =
-    r#"{"gpu_memory_utilization": [0.85, 0.90], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
+const FOUR_CONFIGS: &str = r#"{"gpu_memory_utilization": [0.85, 0.90], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
 
 enum KillPoint {
     /// The second config's server is starting (model load in progress).
@@ -31,8 +30,21 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
         KillPoint::ResultWrite => Some("result-write@1"),
         _ => None,
     };
-    let env: Vec<(&str, &str)> = failpoint.map(|f| vec![("VLLM_GRID_FAILPOINT", f)]).unwrap_or_default();
-    let mut child = ws.spawn(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", run_id], &env);
+    let env: Vec<(&str, &str)> = failpoint
+        .map(|f| vec![("VLLM_GRID_FAILPOINT", f)])
+        .unwrap_or_default();
+    let mut child = ws.spawn(
+        &[
+            "search",
+            "--configs",
+            "plan.json",
+            "--backend",
+            "process",
+            "--run-id",
+            run_id,
+        ],
+        &env,
+    );
     drain_stdout(&mut child);
     let stderr_text = capture_stderr(&mut child);
     let timeout = Duration::from_secs(60);
@@ -40,7 +52,8 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
         KillPoint::ServerStart => {
             ws.wait_for_event(run_id, timeout, |e| e["event"] == "config_finished");
             ws.wait_for_event(run_id, timeout, |e| {
-                e["event"] == "config_started" && e["config_id"] != ws.journal_events(run_id)[1]["config_id"]
+                e["event"] == "config_started"
+                    && e["config_id"] != ws.journal_events(run_id)[1]["config_id"]
             });
             // The spawn follows the journal event within milliseconds; the
             // model load lasts 0.6 s.
@@ -59,7 +72,10 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
     let _ = child.wait();
     match point {
         KillPoint::ServerStart | KillPoint::MidBenchmark => {
-            assert!(!server_pids.is_empty(), "the kill should orphan a running server");
+            assert!(
+                !server_pids.is_empty(),
+                "the kill should orphan a running server"
+            );
         }
         KillPoint::ResultWrite => {
             let tmp: Vec<_> = std::fs::read_dir(ws.run_dir(run_id).join("results"))
@@ -68,7 +84,10 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
                 .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
                 .collect();
             assert_eq!(tmp.len(), 1, "a half-written result is on disk");
-            assert!(ws.result_ids(run_id).is_empty(), "no result was renamed into place");
+            assert!(
+                ws.result_ids(run_id).is_empty(),
+                "no result was renamed into place"
+            );
         }
         KillPoint::BetweenConfigs => {
             assert_eq!(ws.result_ids(run_id).len(), 1);
@@ -82,7 +101,10 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_nothing_running(&ws);
     for pid in server_pids {
-        assert!(!process_alive(pid), "server {pid} survived the resume's sweep");
+        assert!(
+            !process_alive(pid),
+            "server {pid} survived the resume's sweep"
+        );
     }
     assert_eq!(ws.result_ids(run_id), ws.plan_ids(run_id));
     assert!(done_before.is_subset(&ws.result_ids(run_id)));
@@ -122,16 +144,32 @@ fn after_sigkill_cleanup_sweeps_the_leftover_server() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", Some(FOUR_CONFIGS));
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let mut child = ws.spawn(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", "orphan"], &[]);
+    let mut child = ws.spawn(
+        &[
+            "search",
+            "--configs",
+            "plan.json",
+            "--backend",
+            "process",
+            "--run-id",
+            "orphan",
+        ],
+        &[],
+    );
     drain_stdout(&mut child);
     let _stderr = capture_stderr(&mut child);
-    ws.wait_for_event("orphan", Duration::from_secs(60), |e| e["event"] == "battery_started");
+    ws.wait_for_event("orphan", Duration::from_secs(60), |e| {
+        e["event"] == "battery_started"
+    });
     let orphans = ws.live_server_pids();
     assert!(!orphans.is_empty());
     child.kill().unwrap();
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(100));
-    assert!(orphans.iter().any(|p| process_alive(*p)), "the server outlives a SIGKILLed vllm-grid");
+    assert!(
+        orphans.iter().any(|p| process_alive(*p)),
+        "the server outlives a SIGKILLed vllm-grid"
+    );
     let out = ws.run(&["cleanup", "--backend", "process"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("removed process"), "{}", stdout(&out));

@@ -36,14 +36,23 @@ pub fn check_report(ws: &Workspace, run_id: &str, configs: usize) {
             assert_eq!(c["failure_class"], class, "{name}: {c:#}");
             assert!(c["kv_cache_acceleration"].is_null(), "{name}");
             assert!(
-                c["reason"].as_str().unwrap().contains("server did not start"),
+                c["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("server did not start"),
                 "{name}: {c:#}"
             );
         } else {
-            assert!(c["kv_cache_acceleration"].is_f64(), "{name} was not measured: {c:#}");
+            assert!(
+                c["kv_cache_acceleration"].is_f64(),
+                "{name} was not measured: {c:#}"
+            );
         }
         if c["status"] != "valid" {
-            assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{name}");
+            assert!(
+                c["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{name}"
+            );
         }
     }
 }
@@ -53,19 +62,38 @@ fn process_backend_search_report_archive_and_reproduce() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", None);
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let out = ws.run(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", "e2e"]);
+    let out = ws.run(&[
+        "search",
+        "--configs",
+        "plan.json",
+        "--backend",
+        "process",
+        "--run-id",
+        "e2e",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("champion"), "{}", stdout(&out));
     check_report(&ws, "e2e", 12);
     assert_nothing_running(&ws);
     assert_eq!(ws.result_ids("e2e"), ws.plan_ids("e2e"));
     let dir = ws.run_dir("e2e");
-    for file in ["report.md", "acceleration.svg", "ttft.svg", "manifest.json", "run.log", "profile.yml"] {
+    for file in [
+        "report.md",
+        "acceleration.svg",
+        "ttft.svg",
+        "manifest.json",
+        "run.log",
+        "profile.yml",
+    ] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
     let svg = std::fs::read_to_string(dir.join("acceleration.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("## Champion"));
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("## Champion")
+    );
     assert!(dir.join("optimized_balanced/container.log").is_file());
 
     // `report` re-renders from the results alone.
@@ -84,17 +112,30 @@ fn process_backend_search_report_archive_and_reproduce() {
     let out = ws.run(&["archive", "e2e"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.archives().join("index.json")).unwrap()).unwrap();
-    let archive_dir = ws.archives().join(index["archives"][0]["dir"].as_str().unwrap());
+        serde_json::from_str(&std::fs::read_to_string(ws.archives().join("index.json")).unwrap())
+            .unwrap();
+    let archive_dir = ws
+        .archives()
+        .join(index["archives"][0]["dir"].as_str().unwrap());
     assert!(archive_dir.join("manifest.json").is_file());
     assert!(archive_dir.join("results").is_dir());
-    assert!(archive_dir.join("optimized_balanced/container.log").is_file());
+    assert!(
+        archive_dir
+            .join("optimized_balanced/container.log")
+            .is_file()
+    );
     assert!(!archive_dir.join("lock").exists());
 
     // Reproduce with the same setup: the champion holds.
     let archive_arg = archive_dir.display().to_string();
     let out = ws.run(&["reproduce", &archive_arg, "--run-id", "again"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let repro: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.run_dir("again").join("reproduction.json")).unwrap(),
     )
@@ -106,14 +147,25 @@ fn process_backend_search_report_archive_and_reproduce() {
     // Reproduce against a deliberately changed setup: other processes now
     // hold 3 GiB, so 0.90 fails its free-memory check too.
     ws.write_profile("changed.yml", 0.005, 20.0, 3.0);
-    let out = ws.run(&["reproduce", &archive_arg, "--profile", "changed.yml", "--run-id", "changed"]);
+    let out = ws.run(&[
+        "reproduce",
+        &archive_arg,
+        "--profile",
+        "changed.yml",
+        "--run-id",
+        "changed",
+    ]);
     let text = stdout(&out);
     let repro: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.run_dir("changed").join("reproduction.json")).unwrap(),
     )
     .unwrap();
     assert!(
-        repro["setup_changes"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with("profile changed")),
+        repro["setup_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("profile changed")),
         "{repro:#}"
     );
     let changed_statuses = repro["configs"]
@@ -151,7 +203,11 @@ fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
         .output()
         .unwrap();
     let code = out.status.code();
-    assert!(code == Some(0) || code == Some(3), "{code:?}\n{}", stderr(&out));
+    assert!(
+        code == Some(0) || code == Some(3),
+        "{code:?}\n{}",
+        stderr(&out)
+    );
     let report = ws.report("dry");
     assert_eq!(report["simulated"], true);
     assert_eq!(report["configs"].as_array().unwrap().len(), 12);
@@ -161,7 +217,10 @@ fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
     for c in report["configs"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         if name.starts_with("gmu0.95") || name == "aggressive_cache" {
-            assert_eq!(c["failure_class"], "free_memory_below_utilization", "{name}");
+            assert_eq!(
+                c["failure_class"], "free_memory_below_utilization",
+                "{name}"
+            );
         }
     }
     let manifest = std::fs::read_to_string(ws.run_dir("dry").join("manifest.json")).unwrap();

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use crate::common::*;
 
-const TWO_CONFIGS: &str =
-    r#"{"gpu_memory_utilization": [0.85], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
+const TWO_CONFIGS: &str = r#"{"gpu_memory_utilization": [0.85], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
 
 fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
     let ws = Workspace::new();
@@ -14,7 +13,18 @@ fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
     // During the health wait: a model load of 2 s (400 simulated seconds).
     let load = if during_health_wait { 400.0 } else { 20.0 };
     ws.write_profile("sim.yml", 0.005, load, 2.0);
-    let mut child = ws.spawn(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", run_id], &[]);
+    let mut child = ws.spawn(
+        &[
+            "search",
+            "--configs",
+            "plan.json",
+            "--backend",
+            "process",
+            "--run-id",
+            run_id,
+        ],
+        &[],
+    );
     drain_stdout(&mut child);
     let stderr_text = capture_stderr(&mut child);
     let timeout = Duration::from_secs(60);
@@ -22,22 +32,43 @@ fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
         ws.wait_for_event(run_id, timeout, |e| e["event"] == "config_started");
         std::thread::sleep(Duration::from_millis(300));
         assert!(
-            !ws.journal_events(run_id).iter().any(|e| e["event"] == "server_ready"),
+            !ws.journal_events(run_id)
+                .iter()
+                .any(|e| e["event"] == "server_ready"),
             "the server became ready too early for this test"
         );
     } else {
         ws.wait_for_event(run_id, timeout, |e| e["event"] == "battery_started");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!ws.live_server_pids().is_empty(), "a server runs before the signal");
+    assert!(
+        !ws.live_server_pids().is_empty(),
+        "a server runs before the signal"
+    );
     send_signal(&child, signal);
     let status = wait_with_timeout(&mut child, Duration::from_secs(60));
-    assert_eq!(status.code(), Some(130), "stderr:\n{}", stderr_text.lock().unwrap());
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "stderr:\n{}",
+        stderr_text.lock().unwrap()
+    );
     assert_nothing_running(&ws);
     let events = ws.journal_events(run_id);
-    assert!(events.iter().any(|e| e["event"] == "config_interrupted"), "{events:?}");
-    assert!(!ws.run_dir(run_id).join("lock").exists(), "the lock is released");
-    assert!(stderr_text.lock().unwrap().contains(&format!("vllm-grid resume {run_id}")));
+    assert!(
+        events.iter().any(|e| e["event"] == "config_interrupted"),
+        "{events:?}"
+    );
+    assert!(
+        !ws.run_dir(run_id).join("lock").exists(),
+        "the lock is released"
+    );
+    assert!(
+        stderr_text
+            .lock()
+            .unwrap()
+            .contains(&format!("vllm-grid resume {run_id}"))
+    );
 
     // Resumable: the interrupted config restarts and the run completes.
     let out = ws.run(&["resume", run_id]);
@@ -71,10 +102,23 @@ fn a_second_ctrl_c_kills_at_once() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", Some(TWO_CONFIGS));
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let mut child = ws.spawn(&["search", "--configs", "plan.json", "--backend", "process", "--run-id", "twice"], &[]);
+    let mut child = ws.spawn(
+        &[
+            "search",
+            "--configs",
+            "plan.json",
+            "--backend",
+            "process",
+            "--run-id",
+            "twice",
+        ],
+        &[],
+    );
     drain_stdout(&mut child);
     let _stderr = capture_stderr(&mut child);
-    ws.wait_for_event("twice", Duration::from_secs(60), |e| e["event"] == "battery_started");
+    ws.wait_for_event("twice", Duration::from_secs(60), |e| {
+        e["event"] == "battery_started"
+    });
     send_signal(&child, 2);
     send_signal(&child, 2);
     let status = wait_with_timeout(&mut child, Duration::from_secs(30));

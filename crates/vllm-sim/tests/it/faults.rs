@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{chat, client, get, post, sse_data, start, truth};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_500_rate_one_fails_every_request() {
     let server = start(&[
         "tiny",
@@ -23,7 +23,7 @@ async fn http_500_rate_one_fails_every_request() {
     assert_eq!(truth(&server).await[0]["fault"], "http_500");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_500_rate_half_fails_some() {
     let server = start(&[
         "tiny",
@@ -46,7 +46,7 @@ async fn http_500_rate_half_fails_some() {
     assert!((8..=32).contains(&failures), "{failures} of 40 failed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_stream_never_reaches_done() {
     let server = start(&[
         "tiny",
@@ -71,7 +71,7 @@ async fn dropped_stream_never_reaches_done() {
     assert_eq!(truth(&server).await[0]["fault"], "drop_mid_stream");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_chunk_appears_once() {
     let server = start(&[
         "tiny",
@@ -92,7 +92,7 @@ async fn malformed_chunk_appears_once() {
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_requests_stops_serving() {
     let server = start(&[
         "tiny",
@@ -188,7 +188,7 @@ fn crash_exits_the_process_with_1() {
     assert_eq!(status.code(), Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hang_accepts_but_never_answers() {
     let server = start(&[
         "tiny",
@@ -218,10 +218,10 @@ async fn hang_accepts_but_never_answers() {
     assert_eq!(truth(&server).await[1]["status"], "hung");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn degradation_grows_latency_with_uptime() {
-    // Fixed latency 100 ms TTFT at scale 0.01 (1 ms); 360 per simulated hour
-    // makes the factor 1 + 10 × real seconds of uptime.
+    // Fixed latency 100 ms TTFT at scale 0.1 (10 ms); 3600 per simulated
+    // hour makes the factor 1 + 10 × real seconds of uptime.
     let server = start(&[
         "tiny",
         "--sim-fixed-ttft-ms",
@@ -229,9 +229,9 @@ async fn degradation_grows_latency_with_uptime() {
         "--sim-fixed-itl-ms",
         "10",
         "--sim-time-scale",
-        "0.01",
+        "0.1",
         "--sim-degradation-per-hour",
-        "360",
+        "3600",
     ])
     .await;
     let _ = post(&server, "/v1/chat/completions", &chat("hi", 2, false), None).await;

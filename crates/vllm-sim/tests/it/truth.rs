@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::common::{chat, post, sse_json, start, truth};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_latency_mode_gives_constant_ttft_and_gaps() {
     let server = start(&[
         "tiny",
@@ -56,7 +56,7 @@ async fn fixed_latency_mode_gives_constant_ttft_and_gaps() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_carry_tokens_and_derived_fields() {
     let server = start(&["tiny", "--sim-time-scale", "0.01"]).await;
     let (_, body) = post(

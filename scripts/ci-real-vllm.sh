@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The real-vLLM CI tier: a small grid search against a real `vllm serve` (the
+# CPU build, a tiny random model), end to end, then the contract checks
+# against a real server.
+#
+#   scripts/ci-real-vllm.sh
+#
+# Steps (each one's time is printed, and a summary at the end):
+#   1. setup     scripts/setup-real-vllm.sh; a failed setup fails the tier
+#                (nothing is skipped). Cold about 4 minutes, warm about 1 s.
+#   2. build     the vllm-grid binary and the vllm-contract test binary.
+#   3. search    vllm-grid search --configs grid_search_configs.cpu.json
+#                --profile profiles/cpu-tiny.yml --backend process
+#   4. report    scripts/real-vllm/check_report.py on the run: a champion,
+#                prefix-caching configs accelerated and confirmed by the
+#                server's counters, the failing config diagnosed with the
+#                expected class, real metric names read.
+#   5. contract  one real server with the profile's flags, then
+#                `cargo test -p vllm-contract` with VLLM_CONTRACT_BASE_URL set,
+#                so the contract checks that pass against the simulator run
+#                against real vLLM too.
+#
+# Outputs go to ${VLLM_GRID_CI_OUT:-target/ci-real-vllm} (run logs, report,
+# the contract server's log). One vLLM server runs at a time (about 5 GiB
+# RSS), always on 127.0.0.1, and is stopped on every exit path.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+out=${VLLM_GRID_CI_OUT:-$repo/target/ci-real-vllm}
+home_dir=${VLLM_GRID_REAL_VLLM_HOME:-$HOME/.cache/vllm-grid/real-vllm}
+venv="$home_dir/venv"
+model_dir="$home_dir/models/tiny-qwen3"
+run_id="ci-real-vllm-$(date -u +%Y%m%d-%H%M%S)-$$"
+
+log() { printf '[ci-real-vllm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+declare -a step_names=() step_seconds=()
+tier_started=$SECONDS
+# Runs one step, records and prints its time; a failing step ends the tier.
+step() {
+    local name=$1
+    shift
+    local started=$SECONDS status=0
+    log "step $name: start"
+    "$@" || status=$?
+    step_names+=("$name")
+    step_seconds+=($((SECONDS - started)))
+    log "step $name: $([ $status -eq 0 ] && echo ok || echo "FAILED (exit $status)") in $((SECONDS - started)) s"
+    return $status
+}
+
+summary() {
+    local status=$1
+    # The shell has already returned from `step` here, so every finished
+    # step is listed (a failing one included).
+    printf '\n[ci-real-vllm] step times:\n' >&2
+    local i
+    for i in "${!step_names[@]}"; do
+        printf '[ci-real-vllm]   %-9s %4d s\n' "${step_names[$i]}" "${step_seconds[$i]}" >&2
+    done
+    printf '[ci-real-vllm]   %-9s %4d s (%s)\n' total $((SECONDS - tier_started)) "$([ $status -eq 0 ] && echo passed || echo FAILED)" >&2
+}
+
+contract_server_pid=""
+stop_contract_server() {
+    if [ -n "$contract_server_pid" ] && kill -0 "$contract_server_pid" 2>/dev/null; then
+        log "stopping the contract server (process group $contract_server_pid)"
+        kill -TERM -- "-$contract_server_pid" 2>/dev/null || true
+        local waited=0
+        while kill -0 "$contract_server_pid" 2>/dev/null && [ $waited -lt 30 ]; do
+            sleep 1
+            waited=$((waited + 1))
+        done
+        kill -KILL -- "-$contract_server_pid" 2>/dev/null || true
+    fi
+    contract_server_pid=""
+}
+trap 'status=$?; stop_contract_server; summary $status' EXIT
+trap 'exit 130' INT TERM
+
+# The API key of every server this tier starts: random, from the environment
+# only, never printed.
+if [ -z "${VLLM_CPU_TINY_API_KEY:-}" ]; then
+    VLLM_CPU_TINY_API_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+fi
+export VLLM_CPU_TINY_API_KEY
+# Nothing from a model hub; no usage reports.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
+
+rm -rf "$out"
+mkdir -p "$out"
+
+setup() { scripts/setup-real-vllm.sh; }
+
+# Step functions run inside `step ... || ...`, where bash ignores `set -e`,
+# so each one chains its commands and returns the first failure itself.
+build() {
+    cargo build --locked -p vllm-grid &&
+        cargo test --locked -p vllm-contract --no-run
+}
+
+search() {
+    # Exit 0: a champion was found. Anything else fails the tier (3 would be
+    # "no valid config", which the report check explains).
+    "$repo/target/debug/vllm-grid" search \
+        --configs grid_search_configs.cpu.json \
+        --profile profiles/cpu-tiny.yml \
+        --backend process \
+        --logs-dir "$out/logs" \
+        --archives-dir "$out/archives" \
+        --run-id "$run_id"
+}
+
+report() {
+    local run_dir="$out/logs/$run_id" leftover
+    if [ -f "$run_dir/report.md" ]; then sed -n '1,60p' "$run_dir/report.md"; fi
+    # Every server the search started must be gone (its guards tear down).
+    leftover=$(pgrep -f "$venv/bin/vllm serve" || true)
+    if [ -n "$leftover" ]; then
+        log "vllm serve processes left running after the search: $leftover"
+        return 1
+    fi
+    "$venv/bin/python" scripts/real-vllm/check_report.py "$run_dir"
+}
+
+free_port() {
+    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+contract() {
+    local port
+    port=$(free_port) || return 1
+    local base_url="http://127.0.0.1:$port"
+    # The same flags as profiles/cpu-tiny.yml (defaults: prefix caching and
+    # chunked prefill on).
+    log "starting vllm serve on $base_url (log: $out/contract-server.log)"
+    VLLM_HOST_IP=127.0.0.1 setsid "$venv/bin/vllm" serve \
+        --model "$model_dir" --served-model-name tiny \
+        --api-key "$VLLM_CPU_TINY_API_KEY" \
+        --max-model-len 4096 --kv-cache-memory-bytes 1G --enforce-eager \
+        --enable-prompt-tokens-details --reasoning-parser qwen3 \
+        --enable-auto-tool-choice --tool-call-parser hermes \
+        --host 127.0.0.1 --port "$port" >"$out/contract-server.log" 2>&1 &
+    contract_server_pid=$!
+    local started=$SECONDS
+    until curl -fsS -o /dev/null "$base_url/health" 2>/dev/null; do
+        if ! kill -0 "$contract_server_pid" 2>/dev/null; then
+            log "the contract server exited before it was ready; its log ends with:"
+            tail -n 30 "$out/contract-server.log" >&2
+            return 1
+        fi
+        if [ $((SECONDS - started)) -gt 300 ]; then
+            log "the contract server was not ready after 300 s; its log ends with:"
+            tail -n 30 "$out/contract-server.log" >&2
+            return 1
+        fi
+        sleep 1
+    done
+    log "contract server ready after $((SECONDS - started)) s"
+    local status=0
+    VLLM_CONTRACT_BASE_URL=$base_url \
+        VLLM_CONTRACT_MODEL=tiny \
+        VLLM_CONTRACT_API_KEY=$VLLM_CPU_TINY_API_KEY \
+        VLLM_CONTRACT_FEATURES=prompt_tokens_details,reasoning_parser,auto_tool_choice \
+        VLLM_CONTRACT_MAX_MODEL_LEN=4096 \
+        cargo test --locked -p vllm-contract --test it -- real_server || status=$?
+    stop_contract_server
+    return $status
+}
+
+step setup setup
+step build build
+step search search
+step report report
+step contract contract
