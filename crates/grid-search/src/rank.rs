@@ -510,6 +510,9 @@ fn significance(first: &RankedConfig, second: &RankedConfig, repeats: u32) -> Si
         None
     };
     let advice = match needed {
+        Some(n) if n >= 10_000 => format!(
+            "even 10000 repeats (now {repeats}) would hardly settle it: the gap is negligible against the intervals"
+        ),
         Some(n) => format!(
             "about {n} repeats (now {repeats}) would settle it, assuming intervals shrink like 1/sqrt(repeats)"
         ),

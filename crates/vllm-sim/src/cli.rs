@@ -115,20 +115,31 @@ fn first_clause(s: &str) -> &str {
     s.split(". ").next().unwrap_or(s)
 }
 
-async fn shutdown_signal(stop: CancellationToken) {
+/// Registers SIGTERM/SIGINT handlers now (synchronously, so a signal that
+/// arrives right after readiness is never missed) and returns a future that
+/// cancels `stop` when one arrives.
+fn shutdown_signal(stop: CancellationToken) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let streams = {
         use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => None,
+        }
+    };
+    async move {
+        #[cfg(unix)]
+        match streams {
+            Some((mut term, mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
                 }
             }
-            _ => {
+            None => {
                 log::warning(
                     "vllm-sim",
                     "cannot install signal handlers; stop with Ctrl-C",
@@ -136,12 +147,12 @@ async fn shutdown_signal(stop: CancellationToken) {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        stop.cancel();
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    stop.cancel();
 }
 
 /// Sleeps for a simulated duration, or returns false early on `stop`.

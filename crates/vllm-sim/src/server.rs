@@ -749,6 +749,7 @@ async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Resp
         done: false,
         drop_at,
         malformed_at,
+        fail_next: false,
     };
     if prepared.stream {
         stream_response(ctx)
@@ -784,6 +785,8 @@ struct Ctx {
     done: bool,
     drop_at: Option<usize>,
     malformed_at: Option<usize>,
+    /// The simulated drop happens on the next poll (after a partial write).
+    fail_next: bool,
 }
 
 impl Ctx {
@@ -1185,6 +1188,10 @@ enum Next_ {
 
 fn stream_response(ctx: Ctx) -> Response {
     let body = stream::unfold(ctx, |mut ctx| async move {
+        if ctx.fail_next {
+            ctx.fail_next = false;
+            return Some((Err(io_err("connection dropped (simulated)")), ctx));
+        }
         if ctx.done {
             return None;
         }
@@ -1226,6 +1233,7 @@ fn stream_response(ctx: Ctx) -> Response {
                     ctx.finish("dropped", Some("drop_mid_stream"));
                     if !out.is_empty() {
                         // Write what we have, then drop on the next poll.
+                        ctx.fail_next = true;
                         return Some((Ok(Bytes::from(out)), ctx));
                     }
                     return Some((Err(io_err("connection dropped (simulated)")), ctx));
@@ -1255,7 +1263,8 @@ fn stream_response(ctx: Ctx) -> Response {
             if let Ok(mut r) = ctx.record.lock() {
                 // Tokens batched into one write share its instant.
                 let at = ctx.state.truth.us(now);
-                r.token_write_us.extend(std::iter::repeat_n(at, tokens_written));
+                r.token_write_us
+                    .extend(std::iter::repeat_n(at, tokens_written));
             }
             if last {
                 ctx.finish("finished", None);

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod deadlines;
 mod docker;
 mod kill;
 mod search;

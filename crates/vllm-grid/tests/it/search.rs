@@ -76,6 +76,28 @@ fn process_backend_search_report_archive_and_reproduce() {
     check_report(&ws, "e2e", 12);
     assert_nothing_running(&ws);
     assert_eq!(ws.result_ids("e2e"), ws.plan_ids("e2e"));
+    // The free-memory failure is transient: retried once (the plan's
+    // limit) after its backoff, then recorded with both attempts.
+    let report = ws.report("e2e");
+    let aggressive = report["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "aggressive_cache")
+        .unwrap();
+    let id = aggressive["id"].as_str().unwrap();
+    let attempts = ws
+        .journal_events("e2e")
+        .into_iter()
+        .filter(|e| e["event"] == "launch_failed" && e["config_id"] == id)
+        .count();
+    assert_eq!(attempts, 2);
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.run_dir("e2e").join(format!("results/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result["failed_attempts"].as_array().unwrap().len(), 1);
+    assert!(!result["failure"]["log_tail"].as_array().unwrap().is_empty());
     let dir = ws.run_dir("e2e");
     for file in [
         "report.md",

@@ -42,7 +42,7 @@ async fn prefix_cache_hit_cuts_ttft_and_shows_in_counters() {
     );
     let records = truth(&server).await;
     let (cold, warm) = (ttft_of(&records, 0), ttft_of(&records, 1));
-    assert!(warm * 5.0 < cold, "warm TTFT {warm} µs vs cold {cold} µs");
+    assert!(warm * 3.0 < cold, "warm TTFT {warm} µs vs cold {cold} µs");
     let (_, text) = get(&server, "/metrics").await;
     assert_eq!(
         metric(&text, "vllm:prefix_cache_hits_total"),
@@ -131,7 +131,16 @@ async fn long_prefill_spikes_gaps_only_without_chunked_prefill() {
 async fn run_sequence(seed: &str) -> (Vec<String>, Vec<f64>) {
     // Scale 0.1: requests take a few hundred ms, so a loaded machine's
     // scheduling noise stays small against them.
-    let server = start(&["tiny", "--sim-seed", seed, "--sim-time-scale", "0.1", "--sim-output-len-max", "128"]).await;
+    let server = start(&[
+        "tiny",
+        "--sim-seed",
+        seed,
+        "--sim-time-scale",
+        "0.1",
+        "--sim-output-len-max",
+        "128",
+    ])
+    .await;
     let mut texts = Vec::new();
     for i in 0..2 {
         let body = json!({"model": "tiny", "messages": [{"role": "user", "content": format!("question {i}")}],
