@@ -402,10 +402,26 @@ async fn bind_and_serve(
                 _ = crashed.cancelled() => {}
             }
         };
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve_until(listener, router, shutdown).await;
     }))
+}
+
+/// Serves `router` until `shutdown` resolves. Every accepted socket gets
+/// TCP_NODELAY, as uvicorn sets for real vLLM: without it, a token written
+/// right after another waits for the client's delayed ACK (about 40 ms on
+/// Linux) and every measured gap would carry that artefact.
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let _ = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
 }
 
 /// An in-process simulator on 127.0.0.1 with an OS-chosen port, for tests.
@@ -443,9 +459,7 @@ impl TestServer {
                     _ = crashed.cancelled() => {}
                 }
             };
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            serve_until(listener, router, shutdown).await;
         });
         Ok(TestServer {
             addr,
