@@ -198,12 +198,9 @@ pub fn diagnose(exit: Option<&ExitInfo>, log_tail: &[String]) -> LaunchFailure {
             .rev()
             .find(|line| pattern.needles.iter().any(|needle| line.contains(needle)))
         {
-            let message = format!(
-                "{} ({}); log: {}",
-                pattern.class,
-                pattern.advice,
-                line.trim()
-            );
+            // The class is printed beside the message already (Display of
+            // LaunchFailure), so the message carries the evidence and the fix.
+            let message = format!("server log: {} (fix: {})", line.trim(), pattern.advice);
             return LaunchFailure::new(pattern.class.clone(), message).with_tail(log_tail.to_vec());
         }
     }

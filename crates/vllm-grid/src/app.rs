@@ -334,19 +334,24 @@ fn dry_run_profile(
 /// the simulator at `--sim-time-scale 0.02`. Keys the plan's own `battery`
 /// section sets are laid over these.
 pub fn dry_run_battery() -> serde_json::Value {
+    // The study's counts where they are cheap on a time-scaled simulator
+    // (kv_cache 5 x 5, 15-turn conversations x 3, 20 stability requests with
+    // the study's output lengths, concurrency levels 1/5/10/32); the
+    // wall-clock bounds (concurrency seconds per level, stability interval)
+    // are shortened, since they do not scale with --sim-time-scale.
     serde_json::json!({
         "request_timeout_s": 20.0,
         "min_successful_samples": 3,
         "bootstrap_resamples": 500,
-        "kv_cache": { "iterations": 8, "turns": 4, "prefix_words": 4000, "turn_words": 10,
-                      "max_tokens": 8, "equal_length_variant": true },
-        "long_conversation": { "iterations": 1, "turns": 10, "user_words": 30, "max_tokens": 12 },
+        "kv_cache": { "iterations": 5, "turns": 5, "prefix_words": 1500, "turn_words": 12,
+                      "max_tokens": 16, "equal_length_variant": true },
+        "long_conversation": { "iterations": 3, "turns": 15, "user_words": 30, "max_tokens": 24 },
         "reasoning": { "max_tokens": 256, "repetitions": 1 },
         "tool_calling": { "max_tokens": 256, "repetitions": 1 },
-        "stability": { "requests": 16, "interval_s": 0.05, "short_output_tokens": [5, 10],
-                       "long_output_tokens": [30, 40], "compare_window": 4, "prompt_words": 20 },
-        "concurrency": { "levels": [1, 4, 8], "duration_s": 1.5, "max_requests_per_level": 24,
-                         "turns_per_conversation": 2, "prompt_words": 40, "max_tokens": 12 },
+        "stability": { "requests": 20, "interval_s": 0.1, "short_output_tokens": [50, 100],
+                       "long_output_tokens": [800, 900], "compare_window": 5, "prompt_words": 20 },
+        "concurrency": { "levels": [1, 5, 10, 32], "duration_s": 2.0, "max_requests_per_level": 64,
+                         "turns_per_conversation": 2, "prompt_words": 40, "max_tokens": 32 },
         "gpu_profile": { "standalone_duration_s": 0.5 }
     })
 }
