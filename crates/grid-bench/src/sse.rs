@@ -7,12 +7,14 @@
 //! the middle of a `\r\n` pair or of a UTF-8 sequence, so the decoder keeps
 //! an unfinished line between calls and works on bytes, not `str`.
 
-/// One dispatched event. vLLM only uses `data`, so `event`/`id` are kept
-/// only to be ignored knowingly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: Option<String>,
-    pub data: Vec<u8>,
+/// One dispatched event, borrowed from the decoder: the decoder reuses its
+/// buffers for the next event, so a stream costs no allocation per event.
+/// vLLM only uses `data`, so `event`/`id` are kept only to be ignored
+/// knowingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEvent<'a> {
+    pub event: Option<&'a str>,
+    pub data: &'a [u8],
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +47,17 @@ impl SseDecoder {
     }
 
     /// Feeds bytes and calls `on_event` for each completed event, in order.
-    pub fn feed(&mut self, mut bytes: &[u8], mut on_event: impl FnMut(SseEvent)) {
+    pub fn feed<'input>(
+        &mut self,
+        mut bytes: &'input [u8],
+        mut on_event: impl FnMut(SseEvent<'_>),
+    ) {
+        // The usual event is one `data:` line and the blank line after it,
+        // both inside one read: its data is handed over straight from
+        // `bytes`, never copied. `in_input` holds that line's value until
+        // the blank line; whatever is still pending at the end of this call
+        // moves into `self.data`.
+        let mut in_input: Option<&'input [u8]> = None;
         if self.pending_carriage_return {
             self.pending_carriage_return = false;
             if let Some((&b'\n', rest)) = bytes.split_first() {
@@ -53,19 +65,22 @@ impl SseDecoder {
             }
         }
         while !bytes.is_empty() {
-            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', bytes) {
                 None => {
                     self.line.extend_from_slice(bytes);
-                    return;
+                    break;
                 }
                 Some(at) => {
                     let terminator = bytes[at];
                     if self.line.is_empty() {
-                        self.process_line_slice(&bytes[..at], &mut on_event);
+                        self.process_line(&bytes[..at], &mut in_input, &mut on_event);
                     } else {
                         self.line.extend_from_slice(&bytes[..at]);
                         let line = std::mem::take(&mut self.line);
-                        self.process_line_slice(&line, &mut on_event);
+                        let mut copied = None;
+                        self.flush_in_input(&mut in_input);
+                        self.process_line(&line, &mut copied, &mut on_event);
+                        self.flush_in_input(&mut copied);
                         // Reuse the allocation for the next line.
                         self.line = line;
                         self.line.clear();
@@ -81,17 +96,39 @@ impl SseDecoder {
                 }
             }
         }
+        self.flush_in_input(&mut in_input);
     }
 
-    fn process_line_slice(&mut self, line: &[u8], on_event: &mut impl FnMut(SseEvent)) {
+    /// Moves a data value still held in the caller's bytes into `data`.
+    fn flush_in_input(&mut self, in_input: &mut Option<&[u8]>) {
+        if let Some(value) = in_input.take() {
+            self.data.extend_from_slice(value);
+            self.has_data = true;
+        }
+    }
+
+    fn process_line<'line>(
+        &mut self,
+        line: &'line [u8],
+        in_input: &mut Option<&'line [u8]>,
+        on_event: &mut impl FnMut(SseEvent<'_>),
+    ) {
         if line.is_empty() {
-            if self.has_data {
-                let data = std::mem::take(&mut self.data);
-                self.has_data = false;
+            if let Some(data) = in_input.take() {
                 on_event(SseEvent {
-                    event: self.event.take(),
+                    event: self.event.as_deref(),
                     data,
                 });
+                self.event = None;
+            } else if self.has_data {
+                on_event(SseEvent {
+                    event: self.event.as_deref(),
+                    data: &self.data,
+                });
+                // Keep the allocation for the next event.
+                self.data.clear();
+                self.has_data = false;
+                self.event = None;
             } else {
                 self.event = None;
             }
@@ -101,7 +138,7 @@ impl SseDecoder {
             self.comments_seen += 1;
             return;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 let value = value.strip_prefix(b" ").unwrap_or(value);
@@ -113,9 +150,16 @@ impl SseDecoder {
             b"data" => {
                 if self.has_data {
                     self.data.push(b'\n');
+                    self.data.extend_from_slice(value);
+                } else if let Some(first) = in_input.take() {
+                    // A second data line: join them in the buffer.
+                    self.data.extend_from_slice(first);
+                    self.data.push(b'\n');
+                    self.data.extend_from_slice(value);
+                    self.has_data = true;
+                } else {
+                    *in_input = Some(value);
                 }
-                self.data.extend_from_slice(value);
-                self.has_data = true;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
             // `id` and `retry` do not matter for a single streamed response.

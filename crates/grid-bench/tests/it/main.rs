@@ -49,67 +49,35 @@ pub fn data(name: &str) -> String {
 /// machine would measure CPU contention instead of the client.
 static ONE_SIMULATOR_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The simulator's router (`vllm_sim::app`) served on 127.0.0.1:0.
-///
-/// It is served here rather than through `vllm_sim::TestServer` for one
-/// reason: `TestServer` does not set TCP_NODELAY on accepted connections,
-/// so a token written right after the role chunk waits for the client's
-/// delayed ACK (about 40 ms on Linux) and every TTFT measured against it
-/// alternates between the truth and truth + 40 ms. Real vLLM (uvicorn)
-/// sets TCP_NODELAY. Everything else is the simulator's own code.
+/// A simulator (`vllm_sim::TestServer`, which sets TCP_NODELAY on accepted
+/// sockets as uvicorn does for real vLLM) holding the one-at-a-time turn.
 pub struct Sim {
-    addr: std::net::SocketAddr,
-    state: std::sync::Arc<vllm_sim::SimState>,
-    stop: tokio_util::sync::CancellationToken,
+    server: vllm_sim::TestServer,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Sim {
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        self.stop.cancel();
-        self.state.engine.shutdown();
+        // Join the engine thread before the turn passes to the next test,
+        // so its spinning does not overlap the next simulator's.
+        self.server.state.engine.shutdown();
     }
 }
 
 /// A simulator started from `vllm serve` arguments.
 pub async fn sim(args: &[&str]) -> Sim {
-    use axum::serve::ListenerExt as _;
     let turn = ONE_SIMULATOR_AT_A_TIME.lock().await;
-    let config = vllm_sim::ServeConfig::from_args_with_env(args, None)
-        .unwrap_or_else(|error| panic!("bad simulator arguments {args:?}: {error:?}"));
-    let state = vllm_sim::SimState::new(config)
-        .unwrap_or_else(|error| panic!("the simulator did not start with {args:?}: {error:?}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let server = vllm_sim::TestServer::start_args(args)
         .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local address");
-    state.set_ready();
-    let router = vllm_sim::app(state.clone());
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (shutdown, crashed) = (stop.clone(), state.crashed.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = crashed.cancelled() => {}
-                }
-            })
-            .await;
-    });
+        .unwrap_or_else(|error| panic!("the simulator did not start with {args:?}: {error:?}"));
     Sim {
-        addr,
-        state,
-        stop,
+        server,
         _turn: turn,
     }
 }

@@ -61,7 +61,7 @@ fn shipped_plan_has_the_studys_twelve_configs_with_its_four_names() {
         grid_names.contains(&"gmu0.95_chunked-off_prefix-off"),
         "{grid_names:?}"
     );
-    assert_eq!(plan.repeats, 1);
+    assert_eq!(plan.repeats, 2);
     assert_eq!(plan.ranking.max_request_error_rate, 0.01);
     assert_eq!(plan.ranking.max_stability_degradation, 0.20);
 }
