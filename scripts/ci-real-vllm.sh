@@ -97,14 +97,15 @@ setup() { scripts/setup-real-vllm.sh; }
 # Step functions run inside `step ... || ...`, where bash ignores `set -e`,
 # so each one chains its commands and returns the first failure itself.
 build() {
-    cargo build --locked -p vllm-grid &&
+    # Release, as users run searches (and .ci/run's dry-run tier built it already).
+    cargo build --release --locked -p vllm-grid &&
         cargo test --locked -p vllm-contract --no-run
 }
 
 search() {
     # Exit 0: a champion was found. Anything else fails the tier (3 would be
     # "no valid config", which the report check explains).
-    "$repo/target/debug/vllm-grid" search \
+    "$repo/target/release/vllm-grid" search \
         --configs grid_search_configs.cpu.json \
         --profile profiles/cpu-tiny.yml \
         --backend process \
@@ -113,13 +114,35 @@ search() {
         --run-id "$run_id"
 }
 
+# Processes that carry this tier's API key in their environment: the
+# search's servers inherit it, so after the search none may be left. (Matching
+# by the key, not by name, leaves other people's vLLM servers alone.)
+processes_with_our_key() {
+    "$venv/bin/python" - <<'EOF'
+import os
+key = os.environ["VLLM_CPU_TINY_API_KEY"].encode()
+wanted = {b"VLLM_CPU_TINY_API_KEY=" + key, b"VLLM_API_KEY=" + key}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():
+        continue
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            variables, argv = set(environ.read().split(b"\0")), cmdline.read().split(b"\0")
+    except OSError:
+        continue  # gone, or not ours to read
+    if wanted & variables and b"vllm" in b" ".join(argv).lower():
+        print(pid, b" ".join(argv)[:120].decode(errors="replace"))
+EOF
+}
+
 report() {
     local run_dir="$out/logs/$run_id" leftover
     if [ -f "$run_dir/report.md" ]; then sed -n '1,60p' "$run_dir/report.md"; fi
     # Every server the search started must be gone (its guards tear down).
-    leftover=$(pgrep -f "$venv/bin/vllm serve" || true)
+    leftover=$(processes_with_our_key) || return 1
     if [ -n "$leftover" ]; then
-        log "vllm serve processes left running after the search: $leftover"
+        log "vllm processes of this search still running:"
+        printf '%s\n' "$leftover" >&2
         return 1
     fi
     "$venv/bin/python" scripts/real-vllm/check_report.py "$run_dir"
@@ -133,12 +156,11 @@ contract() {
     local port
     port=$(free_port) || return 1
     local base_url="http://127.0.0.1:$port"
-    # The same flags as profiles/cpu-tiny.yml (defaults: prefix caching and
-    # chunked prefill on).
+    # The same flags and environment as profiles/cpu-tiny.yml (defaults:
+    # prefix caching and chunked prefill on); the key in the environment.
     log "starting vllm serve on $base_url (log: $out/contract-server.log)"
-    VLLM_HOST_IP=127.0.0.1 setsid "$venv/bin/vllm" serve \
+    VLLM_HOST_IP=127.0.0.1 VLLM_API_KEY=$VLLM_CPU_TINY_API_KEY setsid "$venv/bin/vllm" serve \
         --model "$model_dir" --served-model-name tiny \
-        --api-key "$VLLM_CPU_TINY_API_KEY" \
         --max-model-len 4096 --kv-cache-memory-bytes 1G --enforce-eager \
         --enable-prompt-tokens-details --reasoning-parser qwen3 \
         --enable-auto-tool-choice --tool-call-parser hermes \

@@ -505,7 +505,13 @@ impl StreamState {
         if data.is_empty() {
             return;
         }
-        let chunk: WireChunk<'_> = match serde_json::from_slice(data) {
+        // The scanner reads vLLM's usual chunk in a fraction of serde's
+        // instructions and declines anything unusual, which serde then reads.
+        let scanned = match crate::chunk_scan::scan_chunk(data) {
+            Some(chunk) => Ok(chunk),
+            None => serde_json::from_slice::<WireChunk<'_>>(data),
+        };
+        let chunk = match scanned {
             Ok(chunk) => chunk,
             Err(error) => {
                 let text = String::from_utf8_lossy(data);

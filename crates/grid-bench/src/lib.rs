@@ -4,6 +4,7 @@
 //! by a written definition (see the crate README).
 
 pub mod benchmarks;
+pub mod chunk_scan;
 pub mod client;
 pub mod config;
 pub mod endpoint;

@@ -124,7 +124,7 @@ pub struct Usage {
     pub reasoning_tokens: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireUsage {
     #[serde(default)]
     pub prompt_tokens: Option<u64>,
@@ -136,13 +136,13 @@ pub(crate) struct WireUsage {
     pub completion_tokens_details: Option<CompletionTokensDetails>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct PromptTokensDetails {
     #[serde(default)]
     pub cached_tokens: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct CompletionTokensDetails {
     #[serde(default)]
     pub reasoning_tokens: Option<u64>,
@@ -150,7 +150,7 @@ pub(crate) struct CompletionTokensDetails {
 
 /// One `chat.completion.chunk`, reading only what the client needs; strings
 /// are borrowed from the event when they hold no escapes.
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireChunk<'a> {
     #[serde(default, borrow)]
     pub id: Option<Cow<'a, str>>,
@@ -173,7 +173,7 @@ pub(crate) struct WireChunk<'a> {
 /// The `choices` array reduced to its first element with `index` 0, read
 /// without collecting the array. `null`, absent and `[]` (the usage-only
 /// chunk) all give `None`.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct FirstChoice<'a>(pub Option<WireChoice<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
@@ -213,7 +213,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireChoice<'a> {
     #[serde(default)]
     pub index: u32,
@@ -223,7 +223,7 @@ pub(crate) struct WireChoice<'a> {
     pub finish_reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireDelta<'a> {
     #[serde(default, borrow)]
     pub content: Option<Cow<'a, str>>,
@@ -236,7 +236,7 @@ pub(crate) struct WireDelta<'a> {
     pub tool_calls: Option<Vec<WireToolCallDelta<'a>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireToolCallDelta<'a> {
     #[serde(default)]
     pub index: Option<usize>,
@@ -246,7 +246,7 @@ pub(crate) struct WireToolCallDelta<'a> {
     pub function: Option<WireFunctionDelta<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct WireFunctionDelta<'a> {
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,

@@ -19,14 +19,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
+use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
 use crate::owner::{Owner, host_name};
 use crate::profile::{Profile, ResolvedProfile};
-use crate::ready::{NotReady, ReadinessConfig, http_client, wait_ready};
+use crate::ready::{ReadinessConfig, exit_within};
 use crate::{
-    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport,
-    SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
+    LaunchSpec, ReadyWait, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions,
+    SweepReport, SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
 };
 
 /// The labels every container we create carries.
@@ -285,7 +285,7 @@ impl DockerBackend {
             return Err(failure);
         }
         let log_task = tokio::spawn(stream_logs(self.docker.clone(), id.clone(), sink.clone()));
-        let (exit_sender, mut exit_receiver) = watch::channel(None);
+        let (exit_sender, exit_receiver) = watch::channel(None);
         let exit_task = tokio::spawn(watch_exit(self.docker.clone(), id.clone(), exit_sender));
         let mut server = DockerServer {
             docker: self.docker.clone(),
@@ -304,64 +304,25 @@ impl DockerBackend {
                 // A server that exits at once takes its port bindings and
                 // network address with it: that is an exit to diagnose.
                 if let Some(info) = server.wait_exit(Duration::from_secs(2)).await {
-                    return Err(server.fail_exited(info).await);
+                    return Err(ServerHandle::Docker(server).fail_exited(info).await);
                 }
                 let _ = server.shutdown(Duration::ZERO).await;
                 return Err(failure);
             }
         };
-        let client = http_client(&self.config.readiness);
-        let deadline = started_at + spec.ready_timeout;
-        match wait_ready(
-            &client,
-            &endpoint,
-            &mut exit_receiver,
-            deadline,
-            &self.config.readiness,
-            cancel,
+        crate::await_ready(
+            ServerHandle::Docker(server),
+            ReadyWait {
+                endpoint,
+                exit: exit_receiver,
+                started_at,
+                ready_timeout: spec.ready_timeout,
+                readiness: &self.config.readiness,
+                sink: &sink,
+                cancel,
+            },
         )
         .await
-        {
-            Ok(ready) => {
-                sink.note(&format!(
-                    "ready after {:?} at {}",
-                    ready.at - started_at,
-                    endpoint.base_url
-                ));
-                Ok(RunningServer {
-                    endpoint,
-                    ready_after: ready.at - started_at,
-                    ready_at: ready.at_wall,
-                    log_path: sink.path().to_path_buf(),
-                    handle: ServerHandle::Docker(server),
-                })
-            }
-            Err(NotReady::Exited(info)) => Err(server.fail_exited(info).await),
-            Err(NotReady::TimedOut { last_problem }) => {
-                sink.note(&format!(
-                    "not ready within {:?}; last problem: {last_problem}",
-                    spec.ready_timeout
-                ));
-                let _ = server.shutdown(Duration::ZERO).await;
-                let mut failure = diagnose(None, &sink.tail());
-                if failure.class == FailureClass::HealthTimeout {
-                    failure.message = format!(
-                        "the server was not ready within {:?} (last check: {last_problem}); raise the ready timeout if the model needs longer to load",
-                        spec.ready_timeout
-                    );
-                }
-                Err(failure)
-            }
-            Err(NotReady::Cancelled) => {
-                sink.note("cancelled while waiting for readiness; removing the container");
-                let _ = server.shutdown(Duration::ZERO).await;
-                Err(LaunchFailure::new(
-                    FailureClass::Cancelled,
-                    "cancelled while waiting for the server to become ready",
-                )
-                .with_tail(sink.tail()))
-            }
-        }
     }
 
     async fn check_image(&self, image: &str) -> Result<(), LaunchFailure> {
@@ -888,11 +849,11 @@ pub(crate) struct DockerServer {
     docker: Docker,
     guard: ContainerGuard,
     id: String,
-    sink: LogSink,
+    pub(crate) sink: LogSink,
     exit: watch::Receiver<Option<ExitInfo>>,
     log_task: Option<JoinHandle<()>>,
     exit_task: Option<JoinHandle<()>>,
-    grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl Drop for DockerServer {
@@ -936,17 +897,8 @@ impl DockerServer {
         }
     }
 
-    /// Diagnoses a server that exited before it was ready, then removes it.
-    async fn fail_exited(&mut self, info: ExitInfo) -> LaunchFailure {
-        self.drain_logs().await;
-        let failure = diagnose(Some(&info), &self.sink.tail());
-        self.sink.note(&format!("failed: {failure}"));
-        let _ = self.shutdown(Duration::ZERO).await;
-        failure
-    }
-
     /// Waits (briefly) for the log stream to deliver the last lines.
-    async fn drain_logs(&mut self) {
+    pub(crate) async fn drain_output(&mut self) {
         if let Some(task) = self.log_task.as_mut() {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
             self.log_task = None;
@@ -955,20 +907,10 @@ impl DockerServer {
     }
 
     async fn wait_exit(&mut self, limit: Duration) -> Option<ExitInfo> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(info) = self.exit.borrow().clone() {
-                return Some(info);
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return None;
-            }
-            match tokio::time::timeout(remaining, self.exit.changed()).await {
-                Ok(Ok(())) => continue,
-                // The watcher is gone (or time is up): ask the engine.
-                _ => return self.exited().await,
-            }
+        match exit_within(&mut self.exit, limit).await {
+            Some(info) => Some(info),
+            // No news (the watcher may be gone): ask the engine.
+            None => self.exited().await,
         }
     }
 
@@ -987,7 +929,10 @@ impl DockerServer {
     }
 
     /// SIGTERM, grace, SIGKILL, remove, verify gone.
-    async fn shutdown(&mut self, grace: Duration) -> Result<TeardownReport, TeardownError> {
+    pub(crate) async fn shutdown(
+        &mut self,
+        grace: Duration,
+    ) -> Result<TeardownReport, TeardownError> {
         let started = Instant::now();
         let mut killed = false;
         let mut exit = self.exit.borrow().clone();
@@ -1000,7 +945,7 @@ impl DockerServer {
                 exit = self.wait_exit(Duration::from_secs(10)).await;
             }
         }
-        self.drain_logs().await;
+        self.drain_output().await;
         remove_container(&self.docker, &self.id)
             .await
             .map_err(|source| TeardownError::Docker {
@@ -1040,19 +985,5 @@ impl DockerServer {
             killed,
             exit,
         })
-    }
-
-    pub(crate) async fn teardown(mut self) -> Result<TeardownReport, TeardownError> {
-        let grace = self.grace;
-        let result = self.shutdown(grace).await;
-        if let Ok(report) = &result {
-            self.sink.note(&format!(
-                "torn down in {:?}{}",
-                report.duration,
-                if report.killed { " (killed)" } else { "" }
-            ));
-        }
-        // On error the guard is still armed and tries once more on drop.
-        result
     }
 }

@@ -257,49 +257,44 @@ impl<'a> Expander<'a> {
                     let value = (self.lookup)(name);
                     let is_set = value.is_some();
                     let is_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
+                    // `${V}`, `${V:-w}` and `${V:?w}` substitute the value when
+                    // it counts as present; `${V:+w}` never substitutes it.
+                    let value_present = |colon: bool| if colon { is_nonempty } else { is_set };
+                    let use_value = match operator {
+                        Operator::Plain => is_nonempty,
+                        Operator::Default(colon) | Operator::Required(colon) => {
+                            value_present(*colon)
+                        }
+                        Operator::Alternative(_) => false,
+                    };
+                    if let (true, Some(value)) = (use_value, &value) {
+                        // Every substituted value is treated as a secret.
+                        self.redactor.add(value);
+                        out.push_str(value);
+                        continue;
+                    }
                     match operator {
                         Operator::Plain => {
-                            if is_nonempty {
-                                let value = value.unwrap_or_default();
-                                self.redactor.add(&value);
-                                out.push_str(&value);
-                            } else {
-                                self.note_unresolved(
-                                    name,
-                                    if is_set { "set but empty" } else { "unset" },
-                                );
-                            }
+                            self.note_unresolved(
+                                name,
+                                if is_set { "set but empty" } else { "unset" },
+                            );
                         }
-                        Operator::Default(colon) => {
-                            let use_value = if *colon { is_nonempty } else { is_set };
-                            if use_value {
-                                let value = value.unwrap_or_default();
-                                self.redactor.add(&value);
-                                out.push_str(&value);
-                            } else {
-                                let default = self.expand_segments(word);
-                                out.push_str(&default);
-                            }
+                        Operator::Default(_) => {
+                            let default = self.expand_segments(word);
+                            out.push_str(&default);
                         }
-                        Operator::Required(colon) => {
-                            let use_value = if *colon { is_nonempty } else { is_set };
-                            if use_value {
-                                let value = value.unwrap_or_default();
-                                self.redactor.add(&value);
-                                out.push_str(&value);
+                        Operator::Required(_) => {
+                            let message = self.expand_segments(word);
+                            let reason = if message.is_empty() {
+                                "unset".to_string()
                             } else {
-                                let message = self.expand_segments(word);
-                                let reason = if message.is_empty() {
-                                    "unset".to_string()
-                                } else {
-                                    message
-                                };
-                                self.note_unresolved(name, &reason);
-                            }
+                                message
+                            };
+                            self.note_unresolved(name, &reason);
                         }
                         Operator::Alternative(colon) => {
-                            let use_word = if *colon { is_nonempty } else { is_set };
-                            if use_word {
+                            if value_present(*colon) {
                                 let alternative = self.expand_segments(word);
                                 out.push_str(&alternative);
                             }

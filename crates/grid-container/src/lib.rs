@@ -116,6 +116,118 @@ enum ServerHandle {
     Process(process::ProcessServer),
 }
 
+impl ServerHandle {
+    fn sink(&self) -> &logs::LogSink {
+        match self {
+            ServerHandle::Docker(server) => &server.sink,
+            ServerHandle::Process(server) => &server.sink,
+        }
+    }
+
+    /// Waits (briefly) for the server's output to deliver its last lines.
+    async fn drain_output(&mut self) {
+        match self {
+            ServerHandle::Docker(server) => server.drain_output().await,
+            ServerHandle::Process(server) => server.drain_output().await,
+        }
+    }
+
+    /// SIGTERM, wait out `grace`, SIGKILL, remove, verify gone.
+    async fn shutdown(&mut self, grace: Duration) -> Result<TeardownReport, TeardownError> {
+        match self {
+            ServerHandle::Docker(server) => server.shutdown(grace).await,
+            ServerHandle::Process(server) => server.shutdown(grace).await,
+        }
+    }
+
+    /// Stops the server without a grace period; the launch already failed,
+    /// so a teardown error adds nothing the caller could act on (a Docker
+    /// container's guard still tries once more on drop).
+    async fn stop_now(&mut self) {
+        let _ = self.shutdown(Duration::ZERO).await;
+    }
+
+    /// Diagnoses a server that exited before it was ready, then stops what
+    /// is left of it.
+    async fn fail_exited(mut self, info: ExitInfo) -> LaunchFailure {
+        self.drain_output().await;
+        let failure = diagnose(Some(&info), &self.sink().tail());
+        self.sink().note(&format!("failed: {failure}"));
+        self.stop_now().await;
+        failure
+    }
+}
+
+/// What the readiness wait of a just-started server needs.
+pub(crate) struct ReadyWait<'a> {
+    pub endpoint: ServerEndpoint,
+    pub exit: tokio::sync::watch::Receiver<Option<ExitInfo>>,
+    pub started_at: std::time::Instant,
+    pub ready_timeout: Duration,
+    pub readiness: &'a ReadinessConfig,
+    pub sink: &'a logs::LogSink,
+    pub cancel: &'a CancellationToken,
+}
+
+/// Waits until a just-started server is ready. On any other outcome
+/// (exit, timeout, cancel) it stops the server and returns the diagnosis,
+/// so nothing is left running.
+pub(crate) async fn await_ready(
+    mut handle: ServerHandle,
+    wait: ReadyWait<'_>,
+) -> Result<RunningServer, LaunchFailure> {
+    let ReadyWait {
+        endpoint,
+        mut exit,
+        started_at,
+        ready_timeout,
+        readiness,
+        sink,
+        cancel,
+    } = wait;
+    let client = ready::http_client(readiness);
+    let deadline = started_at + ready_timeout;
+    match ready::wait_ready(&client, &endpoint, &mut exit, deadline, readiness, cancel).await {
+        Ok(ready) => {
+            sink.note(&format!(
+                "ready after {:?} at {}",
+                ready.at - started_at,
+                endpoint.base_url
+            ));
+            Ok(RunningServer {
+                endpoint,
+                ready_after: ready.at - started_at,
+                ready_at: ready.at_wall,
+                log_path: sink.path().to_path_buf(),
+                handle,
+            })
+        }
+        Err(ready::NotReady::Exited(info)) => Err(handle.fail_exited(info).await),
+        Err(ready::NotReady::TimedOut { last_problem }) => {
+            sink.note(&format!(
+                "not ready within {ready_timeout:?}; last problem: {last_problem}"
+            ));
+            handle.stop_now().await;
+            let mut failure = diagnose(None, &sink.tail());
+            if failure.class == FailureClass::HealthTimeout {
+                failure.message = format!(
+                    "the server was not ready within {ready_timeout:?} (last check: {last_problem}); raise the ready timeout if the model needs longer to load"
+                );
+            }
+            Err(failure)
+        }
+        Err(ready::NotReady::Cancelled) => {
+            sink.note("cancelled while waiting for readiness; stopping the server");
+            handle.stop_now().await;
+            Err(LaunchFailure::new(
+                FailureClass::Cancelled,
+                "cancelled while waiting for the server to become ready",
+            )
+            .with_tail(sink.tail()))
+        }
+    }
+}
+
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
@@ -178,11 +290,22 @@ impl RunningServer {
     }
 
     /// SIGTERM, wait out the grace period, SIGKILL, remove, verify gone.
-    pub async fn teardown(self) -> Result<TeardownReport, TeardownError> {
-        match self.handle {
-            ServerHandle::Docker(server) => server.teardown().await,
-            ServerHandle::Process(server) => server.teardown().await,
+    pub async fn teardown(mut self) -> Result<TeardownReport, TeardownError> {
+        let grace = match &self.handle {
+            ServerHandle::Docker(server) => server.grace,
+            ServerHandle::Process(server) => server.grace,
+        };
+        let result = self.handle.shutdown(grace).await;
+        if let Ok(report) = &result {
+            self.handle.sink().note(&format!(
+                "torn down in {:?}{}",
+                report.duration,
+                if report.killed { " (killed)" } else { "" }
+            ));
         }
+        // On error a Docker container's guard is still armed and tries once
+        // more on drop.
+        result
     }
 }
 

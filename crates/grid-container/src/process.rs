@@ -13,17 +13,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
+use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
 use crate::owner::{
     Owner, group_exists, host_name, process_matches, process_start_ticks, send_signal,
 };
 use crate::profile::{Profile, ResolvedProfile};
-use crate::ready::{NotReady, ReadinessConfig, http_client, wait_ready};
+use crate::ready::{ReadinessConfig, exit_within};
 use crate::render::render_command;
 use crate::{
-    LaunchSpec, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions, SweepReport,
-    SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
+    LaunchSpec, ReadyWait, RunningServer, ServerEndpoint, ServerHandle, SweepError, SweepOptions,
+    SweepReport, SweptItem, TeardownError, TeardownReport, check_port_free, prepare,
 };
 
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ impl ProcessBackend {
         if let Some(stderr) = child.stderr.take() {
             readers.push(tokio::spawn(pump(stderr, 1, sink.clone())));
         }
-        let (exit_sender, mut exit_receiver) = watch::channel(None);
+        let (exit_sender, exit_receiver) = watch::channel(None);
         let exit_task = tokio::spawn(async move {
             let info = match child.wait().await {
                 Ok(status) => ExitInfo {
@@ -267,7 +267,7 @@ impl ProcessBackend {
             };
             let _ = exit_sender.send(Some(info));
         });
-        let mut server = ProcessServer {
+        let server = ProcessServer {
             guard,
             pid,
             sink: sink.clone(),
@@ -281,64 +281,19 @@ impl ProcessBackend {
             served_model: resolved.served_model.clone().unwrap_or_default(),
             api_key: resolved.api_key.clone(),
         };
-        let client = http_client(&self.config.readiness);
-        let deadline = started_at + spec.ready_timeout;
-        match wait_ready(
-            &client,
-            &endpoint,
-            &mut exit_receiver,
-            deadline,
-            &self.config.readiness,
-            cancel,
+        crate::await_ready(
+            ServerHandle::Process(server),
+            ReadyWait {
+                endpoint,
+                exit: exit_receiver,
+                started_at,
+                ready_timeout: spec.ready_timeout,
+                readiness: &self.config.readiness,
+                sink: &sink,
+                cancel,
+            },
         )
         .await
-        {
-            Ok(ready) => {
-                sink.note(&format!(
-                    "ready after {:?} at {}",
-                    ready.at - started_at,
-                    endpoint.base_url
-                ));
-                Ok(RunningServer {
-                    endpoint,
-                    ready_after: ready.at - started_at,
-                    ready_at: ready.at_wall,
-                    log_path: sink.path().to_path_buf(),
-                    handle: ServerHandle::Process(server),
-                })
-            }
-            Err(NotReady::Exited(info)) => {
-                server.drain_output().await;
-                let failure = diagnose(Some(&info), &sink.tail());
-                sink.note(&format!("failed: {failure}"));
-                let _ = server.shutdown(Duration::ZERO).await;
-                Err(failure)
-            }
-            Err(NotReady::TimedOut { last_problem }) => {
-                sink.note(&format!(
-                    "not ready within {:?}; last problem: {last_problem}",
-                    spec.ready_timeout
-                ));
-                let _ = server.shutdown(Duration::ZERO).await;
-                let mut failure = diagnose(None, &sink.tail());
-                if failure.class == FailureClass::HealthTimeout {
-                    failure.message = format!(
-                        "the server was not ready within {:?} (last check: {last_problem}); raise the ready timeout if the model needs longer to load",
-                        spec.ready_timeout
-                    );
-                }
-                Err(failure)
-            }
-            Err(NotReady::Cancelled) => {
-                sink.note("cancelled while waiting for readiness; stopping the server");
-                let _ = server.shutdown(Duration::ZERO).await;
-                Err(LaunchFailure::new(
-                    FailureClass::Cancelled,
-                    "cancelled while waiting for the server to become ready",
-                )
-                .with_tail(sink.tail()))
-            }
-        }
     }
 
     /// Stops servers whose owner died (their pid files remain) and removes
@@ -530,11 +485,11 @@ impl Drop for ProcessGuard {
 pub(crate) struct ProcessServer {
     guard: ProcessGuard,
     pid: u32,
-    sink: LogSink,
+    pub(crate) sink: LogSink,
     exit: watch::Receiver<Option<ExitInfo>>,
     readers: Vec<JoinHandle<()>>,
     exit_task: Option<JoinHandle<()>>,
-    grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl Drop for ProcessServer {
@@ -560,7 +515,7 @@ impl ProcessServer {
         self.exit.borrow().clone()
     }
 
-    async fn drain_output(&mut self) {
+    pub(crate) async fn drain_output(&mut self) {
         for task in self.readers.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }
@@ -568,25 +523,13 @@ impl ProcessServer {
     }
 
     async fn wait_exit(&mut self, limit: Duration) -> Option<ExitInfo> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(info) = self.exit.borrow().clone() {
-                return Some(info);
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return None;
-            }
-            if tokio::time::timeout(remaining, self.exit.changed())
-                .await
-                .is_err()
-            {
-                return None;
-            }
-        }
+        exit_within(&mut self.exit, limit).await
     }
 
-    async fn shutdown(&mut self, grace: Duration) -> Result<TeardownReport, TeardownError> {
+    pub(crate) async fn shutdown(
+        &mut self,
+        grace: Duration,
+    ) -> Result<TeardownReport, TeardownError> {
         let started = Instant::now();
         let pgid = i32::try_from(self.pid).unwrap_or(i32::MAX);
         let mut killed = false;
@@ -626,18 +569,5 @@ impl ProcessServer {
             killed,
             exit,
         })
-    }
-
-    pub(crate) async fn teardown(mut self) -> Result<TeardownReport, TeardownError> {
-        let grace = self.grace;
-        let result = self.shutdown(grace).await;
-        if let Ok(report) = &result {
-            self.sink.note(&format!(
-                "torn down in {:?}{}",
-                report.duration,
-                if report.killed { " (killed)" } else { "" }
-            ));
-        }
-        result
     }
 }

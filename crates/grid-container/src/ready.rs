@@ -72,17 +72,7 @@ pub async fn wait_ready(
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(NotReady::Cancelled),
-            changed = exit.changed() => {
-                if changed.is_ok() {
-                    if let Some(info) = exit.borrow().clone() {
-                        return Err(NotReady::Exited(info));
-                    }
-                } else {
-                    // The watcher ended without news; poll on.
-                    tokio::time::sleep(config.poll_interval).await;
-                }
-                continue;
-            }
+            info = exit_news(exit) => return Err(NotReady::Exited(info)),
             _ = tokio::time::sleep_until(deadline.into()) => {
                 return Err(NotReady::TimedOut { last_problem });
             }
@@ -94,19 +84,36 @@ pub async fn wait_ready(
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(NotReady::Cancelled),
-            changed = exit.changed() => {
-                if changed.is_ok() {
-                    if let Some(info) = exit.borrow().clone() {
-                        return Err(NotReady::Exited(info));
-                    }
-                }
-            }
+            info = exit_news(exit) => return Err(NotReady::Exited(info)),
             _ = tokio::time::sleep(config.poll_interval) => {}
         }
         if Instant::now() >= deadline {
             return Err(NotReady::TimedOut { last_problem });
         }
     }
+}
+
+/// Resolves once the server is seen to have exited. A watcher that ends
+/// without news never resolves it: the probes and the deadline decide then
+/// (a closed channel must not end the wait, nor spin it without probing).
+async fn exit_news(exit: &mut watch::Receiver<Option<ExitInfo>>) -> ExitInfo {
+    loop {
+        if let Some(info) = exit.borrow_and_update().clone() {
+            return info;
+        }
+        if exit.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Waits up to `limit` for the watcher to report an exit; `None` when it
+/// does not (time is up, or the watcher ended without news).
+pub(crate) async fn exit_within(
+    exit: &mut watch::Receiver<Option<ExitInfo>>,
+    limit: Duration,
+) -> Option<ExitInfo> {
+    tokio::time::timeout(limit, exit_news(exit)).await.ok()
 }
 
 /// One readiness check: health, then the model list.

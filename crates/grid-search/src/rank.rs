@@ -425,11 +425,11 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
         .collect();
     evaluated.sort_by(|a, b| {
         order(a).cmp(&order(b)).then_with(|| {
-            if a.status == ConfigStatus::Valid {
-                let (x, y) = (
-                    a.kv_cache_acceleration.unwrap(),
-                    b.kv_cache_acceleration.unwrap(),
-                );
+            // Valid configs always carry an acceleration (`evaluate` rejects
+            // one without); matching on it keeps the sort free of panics.
+            if let (ConfigStatus::Valid, Some(x), Some(y)) =
+                (a.status, a.kv_cache_acceleration, b.kv_cache_acceleration)
+            {
                 y.median
                     .total_cmp(&x.median)
                     .then(y.ci95_low.total_cmp(&x.ci95_low))

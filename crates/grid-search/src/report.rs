@@ -427,6 +427,25 @@ struct Frame {
 }
 
 impl Frame {
+    /// A chart with one slot per config along x, its name slanted below.
+    fn per_config(count: usize) -> Frame {
+        Frame {
+            width: (160.0 + 60.0 * count as f64).max(480.0),
+            height: 460.0,
+            left: 70.0,
+            right: 20.0,
+            top: 40.0,
+            bottom: 190.0,
+        }
+    }
+    /// The width of one of `count` config slots.
+    fn slot_w(&self, count: usize) -> f64 {
+        self.plot_w() / count.max(1) as f64
+    }
+    /// The x of the centre of slot `index`.
+    fn slot_center(&self, index: usize, count: usize) -> f64 {
+        self.left + self.slot_w(count) * (index as f64 + 0.5)
+    }
     fn plot_w(&self) -> f64 {
         self.width - self.left - self.right
     }
@@ -503,14 +522,7 @@ fn x_label(frame: &Frame, x: f64, text: &str, out: &mut String) {
 /// configs in blue (the champion in green), others grey and marked.
 pub fn acceleration_svg(ranking: &Ranking, simulated: bool) -> String {
     let configs = &ranking.configs;
-    let frame = Frame {
-        width: (160.0 + 60.0 * configs.len() as f64).max(480.0),
-        height: 460.0,
-        left: 70.0,
-        right: 20.0,
-        top: 40.0,
-        bottom: 190.0,
-    };
+    let frame = Frame::per_config(configs.len());
     let top_value = configs
         .iter()
         .filter_map(|c| c.kv_cache_acceleration.map(|a| a.ci95_high.max(a.median)))
@@ -538,11 +550,10 @@ pub fn acceleration_svg(ranking: &Ranking, simulated: bool) -> String {
         frame.left,
         frame.width - frame.right
     );
-    let slot = frame.plot_w() / configs.len().max(1) as f64;
     let champion = ranking.champion.as_ref().map(|c| &c.id);
+    let bar_w = frame.slot_w(configs.len()) * 0.6;
     for (i, c) in configs.iter().enumerate() {
-        let center = frame.left + slot * (i as f64 + 0.5);
-        let bar_w = slot * 0.6;
+        let center = frame.slot_center(i, configs.len());
         match c.kv_cache_acceleration {
             Some(a) => {
                 let fill = if Some(&c.id) == champion {
@@ -599,14 +610,7 @@ pub fn acceleration_svg(ranking: &Ranking, simulated: bool) -> String {
 /// conversation (hit), per config.
 pub fn ttft_svg(ranking: &Ranking, simulated: bool) -> String {
     let configs = &ranking.configs;
-    let frame = Frame {
-        width: (160.0 + 60.0 * configs.len() as f64).max(480.0),
-        height: 460.0,
-        left: 70.0,
-        right: 20.0,
-        top: 40.0,
-        bottom: 190.0,
-    };
+    let frame = Frame::per_config(configs.len());
     let top_value = configs
         .iter()
         .flat_map(|c| [c.secondary.ttft_miss_ms, c.secondary.ttft_hit_ms])
@@ -630,11 +634,10 @@ pub fn ttft_svg(ranking: &Ranking, simulated: bool) -> String {
         x2 = frame.width - 80.0,
         tx2 = frame.width - 64.0
     );
-    let slot = frame.plot_w() / configs.len().max(1) as f64;
     let base = frame.height - frame.bottom;
+    let bar_w = frame.slot_w(configs.len()) * 0.3;
     for (i, c) in configs.iter().enumerate() {
-        let center = frame.left + slot * (i as f64 + 0.5);
-        let bar_w = slot * 0.3;
+        let center = frame.slot_center(i, configs.len());
         for (offset, value, fill, what) in [
             (-bar_w, c.secondary.ttft_miss_ms, "#e07b39", "miss"),
             (0.0, c.secondary.ttft_hit_ms, "#4682b4", "hit"),

@@ -534,7 +534,7 @@ async fn run_config(
         })
     };
     // Why the token fired, once it has.
-    let cut_short = || -> Option<FailureRecord> {
+    let why_cut_short = || -> Option<FailureRecord> {
         if user_cancel.is_cancelled() {
             None
         } else if config_deadline_hit.load(Ordering::SeqCst) {
@@ -584,6 +584,23 @@ async fn run_config(
         }))
     };
 
+    // The token fired: stop the timer and record why. A user's cancel
+    // records nothing, so the config reruns on resume.
+    let cut_short =
+        |repeats: Vec<RepeatResult>, failed_attempts: Vec<FailureRecord>, timing: ConfigTiming| {
+            timer.abort();
+            match why_cut_short() {
+                None => ConfigRun::Interrupted,
+                Some(record) => finish(
+                    RunOutcome::Failed,
+                    Some(record),
+                    repeats,
+                    failed_attempts,
+                    timing,
+                ),
+            }
+        };
+
     let outcome = 'repeats: {
         for repeat in 0..plan.repeats {
             let seed = derive_seed(plan.seed, &config.id, repeat);
@@ -615,17 +632,7 @@ async fn run_config(
                     Ok(server) => break server,
                     Err(failure) => {
                         if token.is_cancelled() || failure.class == FailureClass::Cancelled {
-                            timer.abort();
-                            return Ok(match cut_short() {
-                                None => ConfigRun::Interrupted,
-                                Some(record) => finish(
-                                    RunOutcome::Failed,
-                                    Some(record),
-                                    repeats,
-                                    failed_attempts,
-                                    timing,
-                                ),
-                            });
+                            return Ok(cut_short(repeats, failed_attempts, timing));
                         }
                         let record = failure_record(&failure);
                         tracing::info!(config = %config.name, class = %failure.class, attempt, "server did not start: {}", failure.message);
@@ -660,17 +667,7 @@ async fn run_config(
                             let completed = sleep_unless(&token, backoff).await;
                             timing.backoff_s += slept.elapsed().as_secs_f64();
                             if !completed {
-                                timer.abort();
-                                return Ok(match cut_short() {
-                                    None => ConfigRun::Interrupted,
-                                    Some(record) => finish(
-                                        RunOutcome::Failed,
-                                        Some(record),
-                                        repeats,
-                                        failed_attempts,
-                                        timing,
-                                    ),
-                                });
+                                return Ok(cut_short(repeats, failed_attempts, timing));
                             }
                             continue;
                         }
@@ -731,17 +728,7 @@ async fn run_config(
             let teardown_s = teardown_started.elapsed().as_secs_f64();
             timing.teardown_s += teardown_s;
             if token.is_cancelled() {
-                timer.abort();
-                return Ok(match cut_short() {
-                    None => ConfigRun::Interrupted,
-                    Some(record) => finish(
-                        RunOutcome::Failed,
-                        Some(record),
-                        repeats,
-                        failed_attempts,
-                        timing,
-                    ),
-                });
+                return Ok(cut_short(repeats, failed_attempts, timing));
             }
             let report = match battery {
                 Ok(report) => report,

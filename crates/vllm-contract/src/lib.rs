@@ -49,6 +49,14 @@ pub struct ServerFeatures {
     pub auto_tool_choice: bool,
     /// The server's `--max-model-len`, for the too-long-prompt check.
     pub max_model_len: Option<usize>,
+    /// `--no-enable-prefix-caching`: the prefix-cache counters must not move
+    /// (vLLM does not even count queries then). Off by default, as in vLLM.
+    pub prefix_caching_disabled: bool,
+    /// A `logit_bias` object sent with the tool-call check. A random-weight
+    /// model loops on whitespace inside a strict tool-call grammar, so the
+    /// real-vLLM run sends every whitespace-only token id at -100 (read from
+    /// `VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE` by the test harness).
+    pub tool_call_logit_bias: Option<Value>,
 }
 
 /// A failed check.
@@ -313,7 +321,19 @@ async fn error_bodies(p: &Probe<'_>, features: &ServerFeatures) -> Result<(), Co
     shape(C, status == 400, || {
         format!("bad JSON answered {status}: {text}")
     })?;
-    error_object(C, &parse(C, &text)?, 400)?;
+    let v = parse(C, &text)?;
+    error_object(C, &v, 400)?;
+    // FastAPI's request-validation error: type "Bad Request" (with a space)
+    // and the location of the decode error as `param`.
+    shape(
+        C,
+        v["error"]["type"] == "Bad Request"
+            && v["error"]["param"] == "body.1"
+            && v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("'json_invalid'") && m.contains("'loc': 'body.1'")),
+        || format!("malformed-JSON error: {v}"),
+    )?;
     // stream_options without stream.
     body = chat_body(&p.target.model, "hi", 1, false);
     body["stream_options"] = json!({"include_usage": true});
@@ -323,6 +343,15 @@ async fn error_bodies(p: &Probe<'_>, features: &ServerFeatures) -> Result<(), Co
             .await?,
     )?;
     error_object(C, &v, 400)?;
+    shape(
+        C,
+        v["error"]["param"] == "stream_options"
+            && v["error"]["type"] == "BadRequestError"
+            && v["error"]["message"].as_str().is_some_and(|m| {
+                m.contains("Stream options can only be defined when `stream=True`")
+            }),
+        || format!("stream_options-without-stream error: {v}"),
+    )?;
     // A prompt over max-model-len.
     if let Some(max) = features.max_model_len {
         let prompt = "hello ".repeat(max + 16);
@@ -334,10 +363,15 @@ async fn error_bodies(p: &Probe<'_>, features: &ServerFeatures) -> Result<(), Co
         )?;
         error_object(C, &v, 400)?;
         let msg = v["error"]["message"].as_str().unwrap_or("");
+        // vLLM 0.32 stops counting at max_model_len + 1: the message says
+        // "at least {max+1}" whatever the real prompt length.
         shape(
             C,
-            msg.contains(&format!("maximum context length is {max} tokens")),
-            || format!("too-long message: {msg}"),
+            msg.contains(&format!("maximum context length is {max} tokens"))
+                && msg.contains(&format!("at least {} input tokens", max + 1))
+                && msg.contains(&format!("(parameter=input_tokens, value={})", max + 1))
+                && v["error"]["param"] == "input_tokens",
+            || format!("too-long error: {v}"),
         )?;
     }
     Ok(())
@@ -423,9 +457,12 @@ async fn non_streaming(p: &Probe<'_>) -> Result<(), ContractError> {
         format!("object: {}", v["object"])
     })?;
     let msg = &v["choices"][0]["message"];
+    // vLLM 0.32 answers `content: null` when everything the model wrote was
+    // reasoning (a thinker cut by max_tokens before `</think>`).
+    let reasoning_only = msg["content"].is_null() && msg["reasoning"].is_string();
     shape(
         C,
-        msg["role"] == "assistant" && msg["content"].is_string(),
+        msg["role"] == "assistant" && (msg["content"].is_string() || reasoning_only),
         || format!("message: {msg}"),
     )?;
     shape(
@@ -455,25 +492,83 @@ async fn reasoning_fields(p: &Probe<'_>) -> Result<(), ContractError> {
         .expect(C, "/v1/chat/completions", Some(&body), true, 200)
         .await?;
     let chunks = stream_chunks(C, &text)?;
-    let reasoning = chunks.iter().any(|c| {
-        let d = &c["choices"][0]["delta"];
-        d["reasoning"].is_string() || d["reasoning_content"].is_string()
-    });
-    shape(C, reasoning, || {
-        "no delta carries `reasoning` or `reasoning_content`".into()
+    // vLLM 0.32 sends `delta.reasoning` only; the older `reasoning_content`
+    // name is gone.
+    let reasoning = chunks
+        .iter()
+        .any(|c| c["choices"][0]["delta"]["reasoning"].is_string());
+    shape(C, reasoning, || "no delta carries `reasoning`".into())?;
+    let old_name = chunks
+        .iter()
+        .find(|c| c["choices"][0]["delta"].get("reasoning_content").is_some());
+    shape(C, old_name.is_none(), || {
+        format!(
+            "a delta carries `reasoning_content`: {}",
+            old_name.unwrap_or(&Value::Null)
+        )
     })?;
     let leaked = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .any(|t| t.contains("<think>") || t.contains("</think>"));
-    shape(C, !leaked, || "think tags leaked into content".into())
+    shape(C, !leaked, || "think tags leaked into content".into())?;
+    let usage_chunk = chunks.last().unwrap_or(&Value::Null);
+    shape(C, usage_chunk["choices"] == json!([]), || {
+        format!("usage chunk choices: {usage_chunk}")
+    })?;
+    let usage = &usage_chunk["usage"];
+    let completion = usage["completion_tokens"].as_u64().unwrap_or(0);
+    let reasoning_tokens = usage["completion_tokens_details"]["reasoning_tokens"].as_u64();
+    shape(
+        C,
+        reasoning_tokens.is_some_and(|r| r > 0 && r <= completion),
+        || {
+            format!(
+                "usage.completion_tokens_details.reasoning_tokens missing or out of range: {usage}"
+            )
+        },
+    )
 }
 
-async fn tool_call_deltas(p: &Probe<'_>) -> Result<(), ContractError> {
-    const C: &str = "tool_call_deltas";
-    let mut body = chat_body(&p.target.model, "What is the weather in London?", 200, true);
-    body["tools"] = weather_tool();
+/// The weather tool of the tool-call check: `strict` with an enum parameter,
+/// so that vLLM's guided decoding can only write one of a few valid calls.
+fn strict_weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather",
+        "strict": true,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["London", "Paris"]}},
+            "required": ["city"], "additionalProperties": false}}}])
+}
+
+fn tool_call_body(p: &Probe<'_>, features: &ServerFeatures, stream: bool) -> Value {
+    let mut body = chat_body(
+        &p.target.model,
+        "What is the weather in London?",
+        200,
+        stream,
+    );
+    body["tools"] = strict_weather_tool();
     body["tool_choice"] = json!("required");
+    // vLLM applies the tool grammar only after `</think>`: a model that never
+    // closes its thinking would give no call, so thinking is switched off.
+    body["chat_template_kwargs"] = json!({"enable_thinking": false});
+    // Without it, `required` writes call after call until max_tokens.
+    body["parallel_tool_calls"] = json!(false);
+    if let Some(bias) = &features.tool_call_logit_bias {
+        body["logit_bias"] = bias.clone();
+    }
+    body
+}
+
+fn valid_weather_arguments(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.len() == 1
+            && ["London", "Paris"].contains(&o.get("city").and_then(Value::as_str).unwrap_or(""))
+    })
+}
+
+async fn tool_call_deltas(p: &Probe<'_>, features: &ServerFeatures) -> Result<(), ContractError> {
+    const C: &str = "tool_call_deltas";
+    let body = tool_call_body(p, features, true);
     let text = p
         .expect(C, "/v1/chat/completions", Some(&body), true, 200)
         .await?;
@@ -483,29 +578,161 @@ async fn tool_call_deltas(p: &Probe<'_>) -> Result<(), ContractError> {
         .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
         .flatten()
         .collect();
-    shape(C, !deltas.is_empty(), || "no tool_calls deltas".into())?;
+    shape(C, !deltas.is_empty(), || {
+        format!(
+            "no tool_calls deltas; stream: {}",
+            text.chars().take(1500).collect::<String>()
+        )
+    })?;
     let first = deltas[0];
     shape(
         C,
         first["id"].is_string()
             && first["type"] == "function"
             && first["index"].is_u64()
-            && first["function"]["name"].is_string(),
+            && first["function"]["name"] == "get_weather",
         || format!("first tool delta: {first}"),
     )?;
+    shape(
+        C,
+        deltas.iter().skip(1).all(|d| d["index"].is_u64()),
+        || "a later delta has no index".into(),
+    )?;
+    // Real vLLM streams raw fragments, whitespace included (`{`, `\n\n"c`,
+    // ...): only the parsed concatenation is comparable.
     let args: String = deltas
         .iter()
         .filter_map(|d| d["function"]["arguments"].as_str())
         .collect();
     let parsed = parse(C, &args)?;
-    shape(C, parsed.is_object(), || {
-        format!("arguments are not an object: {args}")
+    shape(C, valid_weather_arguments(&parsed), || {
+        format!("streamed arguments are not a valid call: {args}")
     })?;
+    let finish = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0))
+        .find_map(|c| c["finish_reason"].as_str());
+    shape(C, finish == Some("tool_calls"), || {
+        format!("finish_reason {finish:?}, expected tool_calls")
+    })?;
+    // The same request, non-streaming: one call with canonical JSON arguments.
+    let body = tool_call_body(p, features, false);
+    let v = parse(
+        C,
+        &p.expect(C, "/v1/chat/completions", Some(&body), true, 200)
+            .await?,
+    )?;
+    let calls = v["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    shape(C, calls.len() == 1, || {
+        format!("non-streaming tool_calls: {v}")
+    })?;
+    let call = &calls[0];
+    let arguments = call["function"]["arguments"].as_str().unwrap_or("");
     shape(
         C,
-        deltas.iter().skip(1).all(|d| d["index"].is_u64()),
-        || "a later delta has no index".into(),
+        call["id"].is_string()
+            && call["type"] == "function"
+            && call["function"]["name"] == "get_weather"
+            && serde_json::from_str::<Value>(arguments).is_ok_and(|a| valid_weather_arguments(&a))
+            && v["choices"][0]["finish_reason"] == "tool_calls",
+        || format!("non-streaming tool call: {v}"),
     )
+}
+
+/// Sums a counter's samples (all label sets) in a Prometheus text.
+fn counter_value(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        let value = rest.rsplit(' ').next()?.parse::<f64>().ok()?;
+        found = Some(found.unwrap_or(0.0) + value);
+    }
+    found
+}
+
+async fn prefix_cache_counters(
+    p: &Probe<'_>,
+    features: &ServerFeatures,
+) -> Result<(), ContractError> {
+    const C: &str = "prefix_cache_counters";
+    const QUERIES: &str = "vllm:prefix_cache_queries_total";
+    const HITS: &str = "vllm:prefix_cache_hits_total";
+    let read = || async {
+        let text = p.expect(C, "/metrics", None, false, 200).await?;
+        let q = counter_value(&text, QUERIES);
+        let h = counter_value(&text, HITS);
+        match (q, h) {
+            (Some(q), Some(h)) => Ok((q, h)),
+            _ => Err(ContractError::Shape {
+                check: C,
+                detail: format!("{QUERIES} or {HITS} missing from /metrics"),
+            }),
+        }
+    };
+    let before = read().await?;
+    // ~600 tokens: several full blocks at any block size (CPU: 128).
+    let prompt = format!(
+        "contract prefix probe {}",
+        "the quick brown fox jumps ".repeat(120)
+    );
+    let body = json!({"model": p.target.model, "prompt": prompt, "max_tokens": 1});
+    let mut cached = Vec::new();
+    for _ in 0..2 {
+        let v = parse(
+            C,
+            &p.expect(C, "/v1/completions", Some(&body), true, 200)
+                .await?,
+        )?;
+        cached.push(v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64());
+    }
+    // The counters are published after the request finishes; allow a moment.
+    let mut after = read().await?;
+    for _ in 0..20 {
+        // Caching on: wait until both counters grew. Off: a moved counter
+        // already fails; otherwise keep watching for the whole moment.
+        let settled = if features.prefix_caching_disabled {
+            after != before
+        } else {
+            after.0 > before.0 && after.1 > before.1
+        };
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = read().await?;
+    }
+    if features.prefix_caching_disabled {
+        shape(C, after == before, || {
+            format!(
+                "with prefix caching off the counters moved: (queries, hits) {before:?} -> {after:?}"
+            )
+        })?;
+        if features.prompt_tokens_details {
+            shape(C, cached.iter().all(|c| *c == Some(0)), || {
+                format!("with prefix caching off cached_tokens was {cached:?}")
+            })?;
+        }
+    } else {
+        shape(C, after.0 > before.0 && after.1 > before.1, || {
+            format!(
+                "a repeated prompt did not move the counters: (queries, hits) {before:?} -> {after:?}"
+            )
+        })?;
+        if features.prompt_tokens_details {
+            shape(C, cached[1].is_some_and(|c| c > 0), || {
+                format!("a repeated prompt had cached_tokens {cached:?}")
+            })?;
+        }
+    }
+    Ok(())
 }
 
 async fn auto_tool_choice_needs_flag(p: &Probe<'_>) -> Result<(), ContractError> {
@@ -595,7 +822,11 @@ pub async fn run_all(target: &Target, features: &ServerFeatures) -> Vec<CheckRes
         },
         CheckResult {
             name: "tool_call_deltas",
-            outcome: tool_call_deltas(&p).await,
+            outcome: tool_call_deltas(&p, features).await,
+        },
+        CheckResult {
+            name: "prefix_cache_counters",
+            outcome: prefix_cache_counters(&p, features).await,
         },
         CheckResult {
             name: "metric_names",

@@ -76,28 +76,21 @@ async fn run(cli: Cli) -> Result<u8, AppError> {
                 };
                 load_profile_file(&path)?
             };
-            preflight_secrets(&profile)?;
-            let backend = make_backend(backend_kind, &logs).await?;
-            let battery = grid_search::battery::battery_config(&plan.battery)?;
-            let image = image_fingerprint(&backend, &profile).await;
-            let setup = SearchSetup {
-                logs_root: logs.clone(),
-                run_id,
-                plan_file: plan_path.display().to_string(),
-                plan,
-                profile_file,
-                profile_text,
-                profile,
-                image,
-                simulated: dry_run,
-                battery,
-            };
             let options = SearchOptions {
                 mode: SearchMode::New,
                 replace_foreign,
                 ..SearchOptions::default()
             };
-            search_and_report(&backend, &setup, &options).await
+            let inputs = SearchInputs {
+                run_id,
+                plan_path,
+                plan,
+                profile_file,
+                profile_text,
+                profile,
+                simulated: dry_run,
+            };
+            start_search(&logs, backend_kind, inputs, &options).await
         }
         Command::Resume {
             run_id,
@@ -133,33 +126,26 @@ async fn run(cli: Cli) -> Result<u8, AppError> {
                 let (_, text, profile) = load_profile_file(&store.profile_copy_path())?;
                 (manifest.profile_file.clone(), text, profile)
             };
-            preflight_secrets(&profile)?;
             let kind = if manifest.backend == "docker" {
                 BackendKind::Docker
             } else {
                 BackendKind::Process
-            };
-            let backend = make_backend(kind, &logs).await?;
-            let battery = grid_search::battery::battery_config(&plan.battery)?;
-            let image = image_fingerprint(&backend, &profile).await;
-            let setup = SearchSetup {
-                logs_root: logs.clone(),
-                run_id,
-                plan_file: plan_path.display().to_string(),
-                plan,
-                profile_file,
-                profile_text,
-                profile,
-                image,
-                simulated: manifest.simulated,
-                battery,
             };
             let options = SearchOptions {
                 mode: SearchMode::Resume { allow_changes },
                 replace_foreign,
                 ..SearchOptions::default()
             };
-            search_and_report(&backend, &setup, &options).await
+            let inputs = SearchInputs {
+                run_id,
+                plan_path,
+                plan,
+                profile_file,
+                profile_text,
+                profile,
+                simulated: manifest.simulated,
+            };
+            start_search(&logs, kind, inputs, &options).await
         }
         Command::Status { run_id } => {
             let store = RunStore::at(&logs, &run_id)?;
@@ -180,8 +166,16 @@ async fn run(cli: Cli) -> Result<u8, AppError> {
         }
         Command::Archive { run_id } => {
             let store = RunStore::at(&logs, &run_id)?;
-            let profile_text =
-                std::fs::read_to_string(store.profile_copy_path()).unwrap_or_default();
+            // Without the profile the redactor would not know which
+            // environment values are secrets: refuse rather than archive
+            // them unredacted.
+            let profile_path = store.profile_copy_path();
+            let profile_text = std::fs::read_to_string(&profile_path).map_err(|source| {
+                AppError::ReadProfileCopy {
+                    path: profile_path.clone(),
+                    source,
+                }
+            })?;
             let redactor = environment_redactor(&profile_text);
             let dir = archive_run(&store, &cli.archives_dir, &redactor)?;
             println!("archived run {run_id} to {}", dir.display());
@@ -268,6 +262,44 @@ fn relative_to(plan_path: &Path, target: &str) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() && plan_path.exists() => dir.join(target),
         _ => target.to_path_buf(),
     }
+}
+
+/// What a new or resumed search runs: the plan and profile as loaded.
+struct SearchInputs {
+    run_id: String,
+    plan_path: PathBuf,
+    plan: Plan,
+    profile_file: String,
+    profile_text: String,
+    profile: Profile,
+    simulated: bool,
+}
+
+/// Checks the profile's secrets, connects the backend, then runs (or
+/// resumes) the search and writes its report.
+async fn start_search(
+    logs: &Path,
+    kind: BackendKind,
+    inputs: SearchInputs,
+    options: &SearchOptions,
+) -> Result<u8, AppError> {
+    preflight_secrets(&inputs.profile)?;
+    let backend = make_backend(kind, logs).await?;
+    let battery = grid_search::battery::battery_config(&inputs.plan.battery)?;
+    let image = image_fingerprint(&backend, &inputs.profile).await;
+    let setup = SearchSetup {
+        logs_root: logs.to_path_buf(),
+        run_id: inputs.run_id,
+        plan_file: inputs.plan_path.display().to_string(),
+        plan: inputs.plan,
+        profile_file: inputs.profile_file,
+        profile_text: inputs.profile_text,
+        profile: inputs.profile,
+        image,
+        simulated: inputs.simulated,
+        battery,
+    };
+    search_and_report(&backend, &setup, options).await
 }
 
 fn load_profile_file(path: &Path) -> Result<(String, String, Profile), AppError> {
@@ -560,22 +592,24 @@ async fn image_fingerprint(backend: &Backend, profile: &Profile) -> Option<Strin
                 .or_else(|| profile.entrypoint.clone())
                 .filter(|e| !e.is_empty())
                 .unwrap_or_else(|| process.config().default_entrypoint.clone());
-            let program = entry[0].clone();
+            let program = entry.first()?.clone();
             let resolved = match process.config().program_overrides.get(&program) {
                 Some(replacement) if !replacement.is_empty() => PathBuf::from(&replacement[0]),
                 _ => which(&program).unwrap_or_else(|| PathBuf::from(&program)),
             };
-            let meta = std::fs::metadata(&resolved).ok();
+            // A program we cannot stat has no fingerprint (as an image the
+            // engine cannot inspect), rather than a made-up size and mtime of 0.
+            let meta = std::fs::metadata(&resolved).ok()?;
             let modified = meta
-                .as_ref()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
             Some(format!(
                 "process:{program}={} size={} mtime={modified}",
                 resolved.display(),
-                meta.map(|m| m.len()).unwrap_or(0)
+                meta.len()
             ))
         }
     }
@@ -915,45 +949,11 @@ async fn cleanup_command(logs: &Path, scope: CleanupScope) -> Result<u8, AppErro
     let mut removed = 0;
     if matches!(scope, CleanupScope::Process | CleanupScope::All) {
         let backend = make_backend(BackendKind::Process, logs).await?;
-        let report = backend
-            .sweep_leftovers(&SweepOptions::default())
-            .await
-            .map_err(|source| AppError::Sweep { source })?;
-        for item in &report.removed {
-            println!(
-                "removed process {} (run {}, config {})",
-                item.id, item.run_id, item.config_id
-            );
-        }
-        for item in &report.skipped_live_owner {
-            println!(
-                "kept process {} of run {}: its vllm-grid still runs",
-                item.id, item.run_id
-            );
-        }
-        removed += report.removed.len();
+        removed += sweep_and_print(&backend, "process").await?;
     }
     if matches!(scope, CleanupScope::Docker | CleanupScope::All) {
         match make_backend(BackendKind::Docker, logs).await {
-            Ok(backend) => {
-                let report = backend
-                    .sweep_leftovers(&SweepOptions::default())
-                    .await
-                    .map_err(|source| AppError::Sweep { source })?;
-                for item in &report.removed {
-                    println!(
-                        "removed container {} (run {}, config {})",
-                        item.id, item.run_id, item.config_id
-                    );
-                }
-                for item in &report.skipped_live_owner {
-                    println!(
-                        "kept container {} of run {}: its vllm-grid still runs",
-                        item.id, item.run_id
-                    );
-                }
-                removed += report.removed.len();
-            }
+            Ok(backend) => removed += sweep_and_print(&backend, "container").await?,
             Err(err) if scope == CleanupScope::All => {
                 eprintln!("vllm-grid: docker not swept: {err}");
             }
@@ -962,4 +962,26 @@ async fn cleanup_command(logs: &Path, scope: CleanupScope) -> Result<u8, AppErro
     }
     println!("cleanup: removed {removed} leftover server(s)");
     Ok(EXIT_OK)
+}
+
+/// Sweeps one backend's leftovers and prints what it did with each
+/// (`what` names the kind of server: "process" or "container").
+async fn sweep_and_print(backend: &Backend, what: &str) -> Result<usize, AppError> {
+    let report = backend
+        .sweep_leftovers(&SweepOptions::default())
+        .await
+        .map_err(|source| AppError::Sweep { source })?;
+    for item in &report.removed {
+        println!(
+            "removed {what} {} (run {}, config {})",
+            item.id, item.run_id, item.config_id
+        );
+    }
+    for item in &report.skipped_live_owner {
+        println!(
+            "kept {what} {} of run {}: its vllm-grid still runs",
+            item.id, item.run_id
+        );
+    }
+    Ok(report.removed.len())
 }

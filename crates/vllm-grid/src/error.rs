@@ -63,6 +63,14 @@ pub enum AppError {
     },
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(
+        "cannot read the run's profile copy {path}, which names the secrets to redact from the archive; nothing was archived"
+    )]
+    ReadProfileCopy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime")]
     Runtime {
         #[source]
@@ -79,7 +87,8 @@ impl AppError {
             | AppError::MissingSecret { .. }
             | AppError::MissingApiKeyEnv { .. }
             | AppError::BadInput(_)
-            | AppError::ReadBattery { .. } => EXIT_BAD_INPUT,
+            | AppError::ReadBattery { .. }
+            | AppError::ReadProfileCopy { .. } => EXIT_BAD_INPUT,
             AppError::Docker { .. } | AppError::Sweep { .. } => EXIT_ENVIRONMENT,
             AppError::Search(err) => match err.kind() {
                 ErrorKind::BadInput => EXIT_BAD_INPUT,

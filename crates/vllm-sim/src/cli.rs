@@ -380,13 +380,10 @@ async fn bind_and_serve(
         addr: addr_text.clone(),
         source,
     })?;
+    // vLLM 0.32's wording and source location.
     log::info(
-        "api_server.py:1912",
-        &format!(
-            "Starting vLLM API server 0 on http://{}:{}",
-            host,
-            local.port()
-        ),
+        "entry.py:140",
+        &format!("Starting vLLM server on http://{}:{}", host, local.port()),
     );
     log::raw_out(&format!(
         "INFO:     Uvicorn running on http://{}:{} (Press CTRL+C to quit)",

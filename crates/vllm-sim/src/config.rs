@@ -249,6 +249,8 @@ pub struct SimConfig {
     pub output_len_min: usize,
     pub output_len_max: usize,
     pub thinking: Thinking,
+    /// `--sim-thinking unclosed`: the model never closes its thinking.
+    pub thinking_unclosed: bool,
     pub reasoning_tokens: usize,
     pub reasoning_field: ReasoningField,
     pub tool_format: ToolFormat,
@@ -291,8 +293,10 @@ impl Default for SimConfig {
             output_len_min: 16,
             output_len_max: 256,
             thinking: Thinking::Auto,
+            thinking_unclosed: false,
             reasoning_tokens: 24,
-            reasoning_field: ReasoningField::Both,
+            // vLLM 0.32 sends `reasoning` only.
+            reasoning_field: ReasoningField::Reasoning,
             tool_format: ToolFormat::Hermes,
             startup_failure: StartupFailure::None,
             crash_after_requests: None,
@@ -399,11 +403,19 @@ fn apply_sim_flag(sim: &mut SimConfig, name: &str, value: &str) -> Result<(), Cl
         "output-len-min" => sim.output_len_min = positive(value)?,
         "output-len-max" => sim.output_len_max = positive(value)?,
         "thinking" => {
-            sim.thinking = match value {
-                "auto" => Thinking::Auto,
-                "on" => Thinking::On,
-                "off" => Thinking::Off,
-                _ => return Err(bad(format!("expected auto, on or off, got '{value}'"))),
+            // auto|on|off: whether the model thinks; closed|unclosed: whether
+            // it ever writes `</think>` (a badly behaved thinker).
+            match value {
+                "auto" => sim.thinking = Thinking::Auto,
+                "on" => sim.thinking = Thinking::On,
+                "off" => sim.thinking = Thinking::Off,
+                "closed" => sim.thinking_unclosed = false,
+                "unclosed" => sim.thinking_unclosed = true,
+                _ => {
+                    return Err(bad(format!(
+                        "expected auto, on, off, closed or unclosed, got '{value}'"
+                    )));
+                }
             }
         }
         "reasoning-tokens" => sim.reasoning_tokens = int(value)? as usize,

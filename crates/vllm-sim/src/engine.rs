@@ -290,6 +290,33 @@ struct Engine {
     hash_seed: u64,
 }
 
+/// The step being scheduled: which sequences compute how many tokens, and
+/// what the step's duration depends on.
+#[derive(Default)]
+struct Batch {
+    items: Vec<(u64, usize)>,
+    /// Tokens the step may still take (`--max-num-batched-tokens`).
+    budget: usize,
+    decode_seqs: usize,
+    ctx_tokens: usize,
+    prefill_tokens: usize,
+}
+
+impl Batch {
+    /// Adds `n` of the `need` tokens of sequence `id` (`context` tokens
+    /// long). A sequence that needs one token is decoding.
+    fn add(&mut self, id: u64, need: usize, n: usize, context: usize) {
+        if need == 1 {
+            self.decode_seqs += 1;
+            self.ctx_tokens += context;
+        } else {
+            self.prefill_tokens += n;
+        }
+        self.items.push((id, n));
+        self.budget -= n;
+    }
+}
+
 struct Planned {
     /// (index into running, tokens scheduled)
     items: Vec<(u64, usize)>,
@@ -432,16 +459,15 @@ impl Engine {
     }
 
     fn schedule(&mut self) -> Planned {
-        let mut budget = self.p.max_batched;
-        let mut items: Vec<(u64, usize)> = Vec::new();
-        let mut decode_seqs = 0usize;
-        let mut ctx_tokens = 0usize;
-        let mut prefill_tokens = 0usize;
+        let mut batch = Batch {
+            budget: self.p.max_batched,
+            ..Batch::default()
+        };
         let mut preempted = false;
         let mut i = 0;
-        while i < self.running.len() && budget > 0 {
+        while i < self.running.len() && batch.budget > 0 {
             let need = self.running[i].num_tokens() - self.running[i].num_computed;
-            let n = need.min(budget);
+            let n = need.min(batch.budget);
             let target_blocks = self.blocks_for(self.running[i].num_computed + n);
             let mut scheduled = false;
             loop {
@@ -462,17 +488,10 @@ impl Engine {
                 break;
             }
             let s = &self.running[i];
-            if need == 1 {
-                decode_seqs += 1;
-                ctx_tokens += s.num_tokens();
-            } else {
-                prefill_tokens += n;
-            }
-            items.push((s.req.id, n));
-            budget -= n;
+            batch.add(s.req.id, need, n, s.num_tokens());
             i += 1;
         }
-        while !preempted && budget > 0 && self.running.len() < self.p.max_num_seqs {
+        while !preempted && batch.budget > 0 && self.running.len() < self.p.max_num_seqs {
             let Some(mut s) = self.waiting.pop_front() else {
                 break;
             };
@@ -482,12 +501,12 @@ impl Engine {
             let hit_blocks = self.pool.take_cached_prefix(&s.hashes, max_hit);
             let cached = hit_blocks.len() * self.p.block_size;
             let need = s.num_tokens() - cached;
-            if !self.p.chunked && need > budget {
+            if !self.p.chunked && need > batch.budget {
                 self.pool.free(&hit_blocks);
                 self.waiting.push_front(s);
                 break;
             }
-            let n = need.min(budget);
+            let n = need.min(batch.budget);
             let target_blocks = self.blocks_for(cached + n);
             let Some(new_blocks) = self.pool.allocate(target_blocks - hit_blocks.len()) else {
                 self.pool.free(&hit_blocks);
@@ -507,29 +526,25 @@ impl Engine {
                     at: Instant::now(),
                 });
             }
-            if need == 1 {
-                decode_seqs += 1;
-                ctx_tokens += s.num_tokens();
-            } else {
-                prefill_tokens += n;
-            }
-            items.push((s.req.id, n));
-            budget -= n;
+            batch.add(s.req.id, need, n, s.num_tokens());
             self.running.push(s);
         }
-        let duration_ms = if items.is_empty() {
+        let duration_ms = if batch.items.is_empty() {
             0.0
         } else {
             self.p.decode_base_ms
-                + self.p.decode_per_seq_ms * decode_seqs as f64
-                + self.p.decode_ctx_us_per_token * ctx_tokens as f64 / 1000.0
-                + 1000.0 * prefill_tokens as f64 / self.p.prefill_tokens_per_s
+                + self.p.decode_per_seq_ms * batch.decode_seqs as f64
+                + self.p.decode_ctx_us_per_token * batch.ctx_tokens as f64 / 1000.0
+                + 1000.0 * batch.prefill_tokens as f64 / self.p.prefill_tokens_per_s
         };
-        let total: usize = items.iter().map(|(_, n)| n).sum();
-        self.local.prompt_tokens_computed += prefill_tokens as u64;
+        let total: usize = batch.items.iter().map(|(_, n)| n).sum();
+        self.local.prompt_tokens_computed += batch.prefill_tokens as u64;
         self.local.steps += 1;
         record_iteration(&mut self.local.iteration_tokens, total as u64);
-        Planned { items, duration_ms }
+        Planned {
+            items: batch.items,
+            duration_ms,
+        }
     }
 
     fn commit(&mut self, planned: &Planned, at: Instant) {

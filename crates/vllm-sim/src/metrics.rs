@@ -103,6 +103,8 @@ pub struct Metrics {
     inner: Mutex<Inner>,
     model: String,
     cache_info: String,
+    /// With prefix caching off the prefix-cache counters stay at 0.
+    pub prefix_caching: bool,
 }
 
 impl Metrics {
@@ -133,6 +135,7 @@ impl Metrics {
             }),
             model: model.to_owned(),
             cache_info,
+            prefix_caching: true,
         }
     }
 
@@ -209,13 +212,21 @@ impl Metrics {
             &mut out,
             "vllm:prefix_cache_queries",
             "Prefix cache queries, in terms of number of queried tokens.",
-            m.prompt_tokens as f64,
+            if self.prefix_caching {
+                m.prompt_tokens as f64
+            } else {
+                0.0
+            },
         );
         counter(
             &mut out,
             "vllm:prefix_cache_hits",
             "Prefix cache hits, in terms of number of cached tokens.",
-            m.cached_tokens as f64,
+            if self.prefix_caching {
+                m.cached_tokens as f64
+            } else {
+                0.0
+            },
         );
         counter(
             &mut out,

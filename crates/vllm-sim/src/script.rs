@@ -6,8 +6,11 @@
 //!   `--sim-thinking on`; a request's `chat_template_kwargs.enable_thinking:
 //!   false` turns it off), it writes `<think>\n` + `--sim-reasoning-tokens`
 //!   words + `\n</think>\n\n` first. With a reasoning parser these words are
-//!   `reasoning` deltas (mirrored as `reasoning_content`); without one the
-//!   tags leak into `content`, as with real vLLM.
+//!   `reasoning` deltas (also `reasoning_content` only with
+//!   `--sim-reasoning-field both`); without one the tags leak into `content`,
+//!   as with real vLLM. With `--sim-thinking unclosed` the model never writes
+//!   `</think>`: everything up to max_tokens is reasoning and no tool call is
+//!   made, guided or not (vLLM starts tool grammars only after `</think>`).
 //! * **Tool calls.** With `tools` and a tool choice that is not `none`, the
 //!   model calls the first tool (in the request's order) that the history has
 //!   not called yet; once every tool has been called and answered, it writes
@@ -115,6 +118,9 @@ pub enum ToolChoice {
 #[derive(Debug, Clone)]
 pub struct ScriptInput {
     pub thinks: bool,
+    /// The model never writes `</think>` (`--sim-thinking unclosed`): it
+    /// reasons until max_tokens, and no guided tool call ever starts.
+    pub thinking_unclosed: bool,
     pub reasoning_parser: bool,
     pub reasoning_tokens: usize,
     pub tools: Vec<Tool>,
@@ -151,6 +157,33 @@ fn raw(text: &str) -> ScriptToken {
 pub fn build(input: &ScriptInput) -> Script {
     let mut rng = Rng::new(input.seed);
     let mut tokens: Vec<ScriptToken> = Vec::new();
+    if input.thinks && input.thinking_unclosed {
+        // vLLM applies tool grammars (`required`, named) only after
+        // `</think>`; a model that never closes its thinking writes
+        // reasoning until max_tokens and calls nothing.
+        let max = input.max_tokens.max(1);
+        let mut section = vec![raw("<think>"), raw("\n")];
+        section.extend(
+            prose_tokens(&mut rng, max.saturating_sub(2).max(1))
+                .into_iter()
+                .map(|w| ScriptToken {
+                    delta: Delta::Reasoning(w.clone()),
+                    text: w,
+                }),
+        );
+        if !input.reasoning_parser {
+            for t in &mut section {
+                t.delta = Delta::Content(t.text.clone());
+            }
+        }
+        section.truncate(max);
+        return Script {
+            tokens: section,
+            finish_reason: "length",
+            stop_reason: None,
+            tool_calls: Vec::new(),
+        };
+    }
     if input.thinks {
         let words = prose_tokens(&mut rng, input.reasoning_tokens.max(1));
         let mut section = vec![raw("<think>"), raw("\n")];
@@ -216,12 +249,14 @@ pub fn build(input: &ScriptInput) -> Script {
                 name: tool.name.clone(),
                 arguments,
             });
-            finish_reason = if matches!(input.tool_choice, ToolChoice::Named(_)) {
-                "stop"
+            // As vLLM 0.32: a named choice ends `stop` with no stop_reason;
+            // `required` ends `tool_calls` on the `<|endoftext|>` stop token.
+            if matches!(input.tool_choice, ToolChoice::Named(_)) {
+                finish_reason = "stop";
             } else {
-                "tool_calls"
-            };
-            stop_reason = Some(crate::text::EOS);
+                finish_reason = "tool_calls";
+                stop_reason = Some(crate::text::EOS);
+            }
         } else {
             for t in &mut call_tokens {
                 t.delta = Delta::Content(t.text.clone());

@@ -99,7 +99,9 @@ impl SimState {
             plan.kv_cache_tokens(),
             plan.num_gpu_blocks
         );
-        let metrics = Metrics::new(cfg.served_model_name(), plan.max_model_len, cache_info);
+        let mut metrics = Metrics::new(cfg.served_model_name(), plan.max_model_len, cache_info);
+        // vLLM does not count prefix-cache queries at all with caching off.
+        metrics.prefix_caching = cfg.enable_prefix_caching;
         let truth = GroundTruth::new(start, start_unix_ms, cfg.sim.max_records);
         Ok(Arc::new(SimState {
             cfg: Arc::new(cfg),
@@ -201,6 +203,37 @@ pub fn error_response(status: StatusCode, message: &str, param: Option<&str>) ->
     json_response(
         status,
         json!({"error": {"message": message, "type": kind, "param": param, "code": status.as_u16()}}),
+    )
+}
+
+/// FastAPI's request-validation reply to a body that is not JSON, as vLLM
+/// 0.32 sends it: type `Bad Request`, `param` `body.OFFSET` (the character
+/// offset of the decode error), and Python's json message in `ctx`.
+fn malformed_json(body: &[u8], e: &serde_json::Error) -> Response {
+    // serde_json reports a 1-based line and column; Python a 0-based offset.
+    let line_start: usize = body
+        .split(|b| *b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    let offset = line_start + e.column().saturating_sub(1);
+    let detail = e.to_string();
+    let python = if detail.starts_with("key must be a string") {
+        "Expecting property name enclosed in double quotes"
+    } else if detail.starts_with("trailing characters") {
+        "Extra data"
+    } else {
+        "Expecting value"
+    };
+    let loc = format!("body.{offset}");
+    json_response(
+        StatusCode::BAD_REQUEST,
+        json!({"error": {
+            "message": format!("1 validation error:\n  {{'type': 'json_invalid', 'loc': '{loc}', 'msg': 'JSON decode error', 'input': '<dict of 0 items>', 'ctx': {{'error': '{python}'}}}}"),
+            "type": "Bad Request",
+            "param": loc,
+            "code": 400,
+        }}),
     )
 }
 
@@ -451,8 +484,10 @@ fn prepare(
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let stream_options = obj.get("stream_options").filter(|v| !v.is_null());
     if stream_options.is_some() && !stream {
-        return Err(bad_request(
-            "Stream options can only be defined when `stream=True`.",
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "Stream options can only be defined when `stream=True`. (parameter=stream_options)",
+            Some("stream_options"),
         ));
     }
     let include_usage = stream_options
@@ -546,9 +581,11 @@ fn prepare(
         return Err(error_response(
             StatusCode::BAD_REQUEST,
             &format!(
+                // vLLM 0.32 stops tokenizing at max_model_len + 1, so the
+                // count it reports is always that, not the real length.
                 "This model's maximum context length is {max_len} tokens. However, your prompt contains at least {} input tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt. (parameter=input_tokens, value={})",
-                prompt.len(),
-                prompt.len()
+                max_len + 1,
+                max_len + 1
             ),
             Some("input_tokens"),
         ));
@@ -612,6 +649,7 @@ fn prepare(
     let _ = n;
     let mut script = script::build(&ScriptInput {
         thinks,
+        thinking_unclosed: cfg.sim.thinking_unclosed,
         reasoning_parser: cfg.reasoning_parser.is_some(),
         reasoning_tokens: cfg.sim.reasoning_tokens,
         tools: if endpoint == Endpoint::Chat {
@@ -666,12 +704,7 @@ async fn generate(state: Arc<SimState>, body: Bytes, endpoint: Endpoint) -> Resp
     }
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return bad_request(&format!(
-                "[{{'type': 'json_invalid', 'loc': ('body', {}), 'msg': 'JSON decode error', 'input': {{}}, 'ctx': {{'error': '{e}'}}}}]",
-                e.column()
-            ));
-        }
+        Err(e) => return malformed_json(&body, &e),
     };
     let n = state.received.fetch_add(1, Ordering::SeqCst) + 1;
     let prepared = match prepare(&state, &req, endpoint, n) {
@@ -874,9 +907,15 @@ impl Ctx {
             ("completion_tokens", J::from(completion)),
         ];
         if self.state.cfg.enable_prompt_tokens_details {
+            // Tokens newly written to the prefix cache, in full blocks;
+            // `/v1/completions` reports null (as vLLM 0.32).
+            let created = match self.endpoint {
+                Endpoint::Chat => J::from(self.created_cache_tokens()),
+                Endpoint::Completion => J::null(),
+            };
             let mut details = vec![
                 ("cached_tokens", J::from(self.cached_tokens)),
-                ("created_cache_tokens", J::from(0usize)),
+                ("created_cache_tokens", created),
             ];
             if full {
                 details.push(("multimodal_tokens", J::null()));
@@ -885,10 +924,33 @@ impl Ctx {
         } else if full {
             fields.push(("prompt_tokens_details", J::null()));
         }
-        if full {
+        // With a reasoning parser, chat usage counts the reasoning tokens
+        // (streaming and not); otherwise vLLM writes null (non-streaming only).
+        if self.endpoint == Endpoint::Chat && self.state.cfg.reasoning_parser.is_some() {
+            let reasoning = self
+                .script
+                .tokens
+                .iter()
+                .filter(|t| matches!(t.delta, Delta::Reasoning(_)))
+                .count();
+            fields.push((
+                "completion_tokens_details",
+                J::O(vec![("reasoning_tokens", J::from(reasoning))]),
+            ));
+        } else if full {
             fields.push(("completion_tokens_details", J::null()));
         }
         J::O(fields)
+    }
+
+    /// Prompt tokens this request added to the prefix cache: the full
+    /// blocks of the prompt minus those it found cached; 0 with caching off.
+    fn created_cache_tokens(&self) -> usize {
+        if !self.state.cfg.enable_prefix_caching {
+            return 0;
+        }
+        let block = self.state.plan.block_size.max(1);
+        (self.prompt_tokens / block * block).saturating_sub(self.cached_tokens)
     }
 
     fn head(&self) -> String {
@@ -1002,11 +1064,13 @@ impl Ctx {
         out
     }
 
+    /// The closing `delta: {}` chunk of a streamed tool call; vLLM 0.32
+    /// sends `stop_reason: null` there (the non-streaming reply has it).
     fn final_empty_delta(&self) -> String {
         format!(
-            "data: {},\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,{},\"token_ids\":null}}]}}\n\n",
+            "data: {},\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"{}\",\"stop_reason\":null,\"token_ids\":null}}]}}\n\n",
             self.head(),
-            self.finish_fields()
+            self.script.finish_reason
         )
     }
 
@@ -1022,9 +1086,19 @@ impl Ctx {
         let body = match self.endpoint {
             Endpoint::Chat => {
                 let reasoning = self.script.reasoning().map(J::from).unwrap_or(J::null());
+                let text = self.script.content();
+                // vLLM 0.32: a reasoning-only answer has `content: null`.
+                let content = if text.is_empty()
+                    && self.script.reasoning().is_some()
+                    && self.script.tool_calls.is_empty()
+                {
+                    J::null()
+                } else {
+                    J::from(text)
+                };
                 let mut message = vec![
                     ("role", J::from("assistant")),
-                    ("content", J::from(self.script.content())),
+                    ("content", content),
                     ("refusal", J::null()),
                     ("annotations", J::null()),
                     ("audio", J::null()),

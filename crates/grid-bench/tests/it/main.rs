@@ -4,6 +4,7 @@
 mod accuracy;
 mod bad_replies;
 mod battery;
+mod chunk_scan;
 mod config;
 mod gpu;
 mod grading;

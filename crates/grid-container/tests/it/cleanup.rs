@@ -7,8 +7,8 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use grid_container::{
-    Backend, DockerBackend, DockerBackendConfig, FailureClass, Owner, SweepOptions, host_name,
-    labels, process_exists,
+    Backend, DockerBackend, DockerBackendConfig, FailureClass, Owner, RunningServer, SweepOptions,
+    host_name, labels, process_exists,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +28,72 @@ fn dead_owner() -> Owner {
     }
 }
 
+/// A Docker backend whose owner is dead: a vllm-grid that was SIGKILL'd.
+async fn docker_with_dead_owner() -> DockerBackend {
+    // Fails the test with the fix when the engine or image is missing.
+    let _ = docker().await;
+    DockerBackend::connect(DockerBackendConfig {
+        owner: dead_owner(),
+        ..DockerBackendConfig::default()
+    })
+    .await
+    .expect("engine")
+}
+
+fn as_docker(backend: &Backend) -> &DockerBackend {
+    match backend {
+        Backend::Docker(docker) => docker,
+        Backend::Process(_) => panic!("the test built a process backend where it needs Docker"),
+    }
+}
+
+/// Launches a server that must start.
+async fn start(
+    backend: &Backend,
+    profile: &grid_container::Profile,
+    spec: &grid_container::LaunchSpec,
+) -> RunningServer {
+    backend
+        .launch(profile, spec, &CancellationToken::new())
+        .await
+        .expect("starts")
+}
+
+/// A token that fires after `delay`.
+fn cancel_after(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
+}
+
+/// How many pid files are left in the process backend's state directory.
+fn pid_files(state_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(state_dir)
+        .unwrap_or_else(|error| panic!("read the pid directory {}: {error}", state_dir.display()))
+        .count()
+}
+
+/// Launches a simulator container, drops the server and checks the guard
+/// removed the container before `drop` returned.
+async fn dropping_a_container_removes_it(name: &str) {
+    let run_id = unique(name);
+    let profile = sim_profile(&unique(&format!("gc-{name}")), &[]);
+    let spec = spec(&profile, &run_id, "c", &scratch_dir(name));
+    let backend = Backend::Docker(docker().await);
+    let server = start(&backend, &profile, &spec).await;
+    let id = server.container_id().expect("a container").to_string();
+    drop(server);
+    // The guard waits for the removal, so it is gone as soon as drop returns.
+    assert!(
+        !container_exists(as_docker(&backend), &id).await,
+        "the guard removed {id}"
+    );
+}
+
 async fn eventually(mut condition: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..100 {
         if condition().await {
@@ -40,32 +106,16 @@ async fn eventually(mut condition: impl AsyncFnMut() -> bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_running_server_removes_it() {
-    let docker = docker().await;
-    let run_id = unique("guard");
-    let profile = sim_profile(&unique("gc-guard"), &[]);
-    let spec = spec(&profile, &run_id, "c", &scratch_dir("guard"));
-    let backend = Backend::Docker(docker);
-    let server = backend
-        .launch(&profile, &spec, &CancellationToken::new())
-        .await
-        .expect("starts");
-    let id = server.container_id().expect("a container").to_string();
-    drop(server);
-    let Backend::Docker(docker) = &backend else {
-        unreachable!()
-    };
-    // The guard waits for the removal, so it is gone as soon as drop returns.
-    assert!(
-        !container_exists(docker, &id).await,
-        "the guard removed {id}"
-    );
+    dropping_a_container_removes_it("guard").await;
 
+    let profile = sim_profile(&unique("gc-guard"), &[]);
     let backend = Backend::Process(process_backend(scratch_dir("guard-pids")));
-    let spec = spec_for_process(&profile, "guard-process");
-    let server = backend
-        .launch(&profile, &spec, &CancellationToken::new())
-        .await
-        .expect("starts");
+    let server = start(
+        &backend,
+        &profile,
+        &spec_for_process(&profile, "guard-process"),
+    )
+    .await;
     let pid = server.pid().expect("a pid");
     drop(server);
     assert!(
@@ -82,24 +132,7 @@ fn spec_for_process(profile: &grid_container::Profile, name: &str) -> grid_conta
 /// must not deadlock: it removes on its own thread and connection.
 #[tokio::test]
 async fn dropping_inside_a_current_thread_runtime_removes_it() {
-    let docker = docker().await;
-    let run_id = unique("guard-ct");
-    let profile = sim_profile(&unique("gc-guard-ct"), &[]);
-    let spec = spec(&profile, &run_id, "c", &scratch_dir("guard-ct"));
-    let backend = Backend::Docker(docker);
-    let server = backend
-        .launch(&profile, &spec, &CancellationToken::new())
-        .await
-        .expect("starts");
-    let id = server.container_id().expect("a container").to_string();
-    drop(server);
-    let Backend::Docker(docker) = &backend else {
-        unreachable!()
-    };
-    assert!(
-        !container_exists(docker, &id).await,
-        "the guard removed {id}"
-    );
+    dropping_a_container_removes_it("guard-ct").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,20 +143,13 @@ async fn cancelling_during_the_health_wait_removes_the_container() {
     let profile = sim_profile(&unique("gc-cancel"), &["--sim-model-load-s", "60"]);
     let spec = spec(&profile, &run_id, "c", &scratch_dir("cancel"));
     let backend = Backend::Docker(docker);
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        trigger.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(1500));
     let failure = backend
         .launch(&profile, &spec, &cancel)
         .await
         .expect_err("cancelled");
     assert_eq!(failure.class, FailureClass::Cancelled, "{failure}");
-    let Backend::Docker(docker) = &backend else {
-        unreachable!()
-    };
+    let docker = as_docker(&backend);
     let left = containers_of_run(docker, &run_id).await;
     remove_run(docker, &run_id).await;
     assert!(left.is_empty(), "{left:?}");
@@ -131,25 +157,14 @@ async fn cancelling_during_the_health_wait_removes_the_container() {
     // Same on the process backend.
     let state_dir = scratch_dir("cancel-pids");
     let backend = Backend::Process(process_backend(state_dir.clone()));
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        trigger.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(500));
     let spec = spec_for_process(&profile, "cancel-process");
     let failure = backend
         .launch(&profile, &spec, &cancel)
         .await
         .expect_err("cancelled");
     assert_eq!(failure.class, FailureClass::Cancelled);
-    assert_eq!(
-        std::fs::read_dir(&state_dir)
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0,
-        "pid file removed"
-    );
+    assert_eq!(pid_files(&state_dir), 0, "pid file removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,9 +181,7 @@ async fn dropping_the_launch_future_mid_wait_removes_the_container() {
     )
     .await;
     assert!(outcome.is_err(), "the launch was still waiting");
-    let Backend::Docker(docker) = &backend else {
-        unreachable!()
-    };
+    let docker = as_docker(&backend);
     let left = containers_of_run(docker, &run_id).await;
     remove_run(docker, &run_id).await;
     assert!(left.is_empty(), "{left:?}");
@@ -209,9 +222,7 @@ async fn a_foreign_container_is_refused_and_left_untouched() {
         .launch(&profile, &spec, &CancellationToken::new())
         .await
         .expect_err("refused");
-    let Backend::Docker(docker) = &backend else {
-        unreachable!()
-    };
+    let docker = as_docker(&backend);
     let inspect = docker
         .client()
         .inspect_container(&name, None)
@@ -252,32 +263,22 @@ async fn a_leftover_of_ours_with_a_dead_owner_is_replaced_and_swept() {
     let run_id = unique("leftover");
     let profile = sim_profile(&name, &[]);
     // A vllm-grid that was SIGKILL'd: its server keeps running, no guard ran.
-    let killed = DockerBackend::connect(DockerBackendConfig {
-        owner: dead_owner(),
-        ..DockerBackendConfig::default()
-    })
-    .await
-    .expect("engine");
-    let _ = docker().await;
+    let killed = docker_with_dead_owner().await;
     let backend = Backend::Docker(killed);
-    let leftover = backend
-        .launch(
-            &profile,
-            &spec(&profile, &run_id, "a", &scratch_dir("leftover")),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("starts");
+    let leftover = start(
+        &backend,
+        &profile,
+        &spec(&profile, &run_id, "a", &scratch_dir("leftover")),
+    )
+    .await;
     let leftover_id = leftover.container_id().expect("id").to_string();
     std::mem::forget(leftover);
-    let leftover_b = backend
-        .launch(
-            &sim_profile(&unique("gc-leftover-b"), &[]),
-            &spec(&profile, &run_id, "b", &scratch_dir("leftover")),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("starts");
+    let leftover_b = start(
+        &backend,
+        &sim_profile(&unique("gc-leftover-b"), &[]),
+        &spec(&profile, &run_id, "b", &scratch_dir("leftover")),
+    )
+    .await;
     let swept_id = leftover_b.container_id().expect("id").to_string();
     std::mem::forget(leftover_b);
 
@@ -287,9 +288,7 @@ async fn a_leftover_of_ours_with_a_dead_owner_is_replaced_and_swept() {
         .sweep_leftovers(&SweepOptions::default())
         .await
         .expect("sweep");
-    let Backend::Docker(docker) = &next else {
-        unreachable!()
-    };
+    let docker = as_docker(&next);
     assert!(
         report.removed.iter().any(|item| item.id == swept_id),
         "{report:?}"
@@ -315,21 +314,13 @@ async fn the_name_check_replaces_our_own_leftover() {
     let name = unique("gc-ours");
     let run_id = unique("ours");
     let profile = sim_profile(&name, &[]);
-    let killed = DockerBackend::connect(DockerBackendConfig {
-        owner: dead_owner(),
-        ..DockerBackendConfig::default()
-    })
-    .await
-    .expect("engine");
-    let _ = docker().await;
-    let old = Backend::Docker(killed)
-        .launch(
-            &profile,
-            &spec(&profile, &run_id, "a", &scratch_dir("ours")),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("starts");
+    let killed = docker_with_dead_owner().await;
+    let old = start(
+        &Backend::Docker(killed),
+        &profile,
+        &spec(&profile, &run_id, "a", &scratch_dir("ours")),
+    )
+    .await;
     let old_id = old.container_id().expect("id").to_string();
     std::mem::forget(old);
     let next = Backend::Docker(docker().await);
@@ -341,9 +332,7 @@ async fn the_name_check_replaces_our_own_leftover() {
         )
         .await
         .expect("replaces the leftover");
-    let Backend::Docker(docker) = &next else {
-        unreachable!()
-    };
+    let docker = as_docker(&next);
     let old_gone = !container_exists(docker, &old_id).await;
     let labels_ok = docker
         .client()
@@ -379,28 +368,14 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
         .insert("vllm-sim".into(), vec![sim_binary().display().to_string()]);
     config.owner = dead_owner();
     let killed = Backend::Process(grid_container::ProcessBackend::new(config));
-    let server = killed
-        .launch(
-            &profile,
-            &spec_for_process(&profile, "sweep"),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("starts");
+    let server = start(&killed, &profile, &spec_for_process(&profile, "sweep")).await;
     let pid = server.pid().expect("pid");
     std::mem::forget(server);
     assert!(process_exists(pid));
 
     // A live owner's server is left alone.
     let live = Backend::Process(process_backend(state_dir.clone()));
-    let kept = live
-        .launch(
-            &profile,
-            &spec_for_process(&profile, "sweep-live"),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("starts");
+    let kept = start(&live, &profile, &spec_for_process(&profile, "sweep-live")).await;
 
     let report = live
         .sweep_leftovers(&SweepOptions::default())
@@ -417,10 +392,5 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
         "the live owner's server still runs"
     );
     kept.teardown().await.expect("teardown");
-    assert_eq!(
-        std::fs::read_dir(&state_dir)
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0
-    );
+    assert_eq!(pid_files(&state_dir), 0, "pid files removed");
 }

@@ -89,6 +89,91 @@ async fn checks_catch_a_server_that_breaks_the_contract() {
     assert!(reasoning.outcome.is_err());
 }
 
+/// The `logit_bias` of the file named by `VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE`
+/// (written by scripts/setup-real-vllm.sh next to the tiny model).
+fn tool_call_logit_bias() -> Option<serde_json::Value> {
+    let path = std::env::var("VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE {path}: {e}; run scripts/setup-real-vllm.sh or unset the variable")
+    });
+    let bias: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE {path} is not JSON: {e}; expected an object of token id -> bias")
+    });
+    assert!(
+        bias.is_object(),
+        "VLLM_CONTRACT_TOOL_LOGIT_BIAS_FILE {path} must hold a JSON object of token id -> bias"
+    );
+    Some(bias)
+}
+
+#[tokio::test]
+async fn simulator_meets_the_contract_without_prefix_caching() {
+    // The counters must not move, and the harness's logit_bias shape (string
+    // token ids) must be accepted.
+    let server = sim(&[
+        "tiny",
+        "--no-enable-prefix-caching",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    let features = ServerFeatures {
+        prompt_tokens_details: true,
+        prefix_caching_disabled: true,
+        tool_call_logit_bias: Some(serde_json::json!({"220": -100, "198": -100})),
+        ..ServerFeatures::default()
+    };
+    let results = run_all(&check(&server, None), &features).await;
+    assert!(results.iter().any(|r| r.name == "prefix_cache_counters"));
+    let f = failures(&results);
+    assert!(f.is_empty(), "{f}");
+}
+
+#[tokio::test]
+async fn prefix_cache_check_catches_counters_that_move_with_caching_off() {
+    // A server with caching ON described as caching OFF must fail the check.
+    let server = sim(&["tiny", "--sim-time-scale", "0.01"]).await;
+    let features = ServerFeatures {
+        prefix_caching_disabled: true,
+        ..ServerFeatures::default()
+    };
+    let results = run_all(&check(&server, None), &features).await;
+    let r = results
+        .iter()
+        .find(|r| r.name == "prefix_cache_counters")
+        .expect("ran");
+    assert!(r.outcome.is_err(), "{:?}", r.outcome);
+}
+
+#[tokio::test]
+async fn reasoning_check_rejects_the_old_reasoning_content_mirror() {
+    // 0.32 sends `reasoning` only: a server mirroring `reasoning_content`
+    // (the simulator's explicit `both`) fails the check.
+    let server = sim(&[
+        "tiny",
+        "--reasoning-parser",
+        "qwen3",
+        "--sim-reasoning-field",
+        "both",
+        "--sim-time-scale",
+        "0.01",
+    ])
+    .await;
+    let features = ServerFeatures {
+        reasoning_parser: true,
+        ..ServerFeatures::default()
+    };
+    let results = run_all(&check(&server, None), &features).await;
+    let r = results
+        .iter()
+        .find(|r| r.name == "reasoning_fields")
+        .expect("ran");
+    assert!(r.outcome.is_err(), "{:?}", r.outcome);
+}
+
 #[tokio::test]
 async fn real_server_meets_the_contract_when_configured() {
     // Runs against a real `vllm serve` when VLLM_CONTRACT_BASE_URL is set;
@@ -103,6 +188,8 @@ async fn real_server_meets_the_contract_when_configured() {
                 max_model_len: std::env::var("VLLM_CONTRACT_MAX_MODEL_LEN")
                     .ok()
                     .and_then(|v| v.parse().ok()),
+                prefix_caching_disabled: flags.contains("no_prefix_caching"),
+                tool_call_logit_bias: tool_call_logit_bias(),
             };
             let target = Target {
                 base_url: url,

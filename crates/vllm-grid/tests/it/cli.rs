@@ -54,15 +54,7 @@ fn a_missing_secret_is_refused_before_anything_starts() {
     ws.write_plan("plan.json", None);
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
     let out = ws
-        .command(&[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "process",
-            "--run-id",
-            "nokey",
-        ])
+        .command(&search_args("process", "nokey"))
         .env_remove(KEY_VAR)
         .output()
         .unwrap();
@@ -133,20 +125,10 @@ fn resume_refuses_a_live_run_and_a_changed_plan() {
     // A plan whose only grid point fails fast (free memory): no valid
     // config, exit 3. aggressive_cache claims the point; the other named
     // configs are extra and start, so restrict to the grid alone.
-    let text = std::fs::read_to_string(ws.path().join("plan.json")).unwrap();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut value = value;
-    value["named_configs"] = serde_json::json!([]);
-    std::fs::write(ws.path().join("plan.json"), value.to_string()).unwrap();
-    let out = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "process",
-        "--run-id",
-        "r1",
-    ]);
+    ws.edit_plan("plan.json", |plan| {
+        plan["named_configs"] = serde_json::json!([])
+    });
+    let out = ws.run_search("process", "r1");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stdout(&out).contains("no champion"), "{}", stdout(&out));
 
@@ -168,8 +150,7 @@ fn resume_refuses_a_live_run_and_a_changed_plan() {
     );
 
     // The plan changed: refused with 2 and the change listed...
-    value["repeats"] = serde_json::json!(2);
-    std::fs::write(ws.path().join("plan.json"), value.to_string()).unwrap();
+    ws.edit_plan("plan.json", |plan| plan["repeats"] = serde_json::json!(2));
     let out = ws.run(&["resume", "r1"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -194,31 +175,13 @@ fn hostname() -> String {
 fn a_new_search_refuses_an_existing_run_id() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [false]}"#));
-    let mut value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.path().join("plan.json")).unwrap())
-            .unwrap();
-    value["named_configs"] = serde_json::json!([]);
-    std::fs::write(ws.path().join("plan.json"), value.to_string()).unwrap();
+    ws.edit_plan("plan.json", |plan| {
+        plan["named_configs"] = serde_json::json!([])
+    });
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let first = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "process",
-        "--run-id",
-        "dup",
-    ]);
+    let first = ws.run_search("process", "dup");
     assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
-    let second = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "process",
-        "--run-id",
-        "dup",
-    ]);
+    let second = ws.run_search("process", "dup");
     assert_eq!(second.status.code(), Some(2));
     assert!(
         stderr(&second).contains("vllm-grid resume dup"),

@@ -26,6 +26,25 @@ pub const TINY_BATTERY: &str = r#"{
 }"#;
 
 /// A test workspace: `logs/`, `archives/`, a plan and profiles.
+pub const SIGINT: i32 = 2;
+pub const SIGTERM: i32 = 15;
+
+/// `vllm-grid search` on the workspace's plan.json.
+pub fn search_args<'a>(backend: &'a str, run_id: &'a str) -> [&'a str; 7] {
+    [
+        "search",
+        "--configs",
+        "plan.json",
+        "--backend",
+        backend,
+        "--run-id",
+        run_id,
+    ]
+}
+
+/// The text a child writes to stderr, collected in the background.
+pub type CapturedText = std::sync::Arc<std::sync::Mutex<String>>;
+
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub key: String,
@@ -184,6 +203,48 @@ x-vllm-grid:
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn vllm-grid")
+    }
+
+    /// Runs `search` on plan.json to completion.
+    pub fn run_search(&self, backend: &str, run_id: &str) -> Output {
+        self.run(&search_args(backend, run_id))
+    }
+
+    /// Starts `search` on plan.json in the background, its stdout drained
+    /// (so it never blocks on a full pipe) and its stderr captured.
+    pub fn spawn_search(
+        &self,
+        backend: &str,
+        run_id: &str,
+        env: &[(&str, &str)],
+    ) -> (Child, CapturedText) {
+        let mut child = self.spawn(&search_args(backend, run_id), env);
+        drain_stdout(&mut child);
+        let stderr_text = capture_stderr(&mut child);
+        (child, stderr_text)
+    }
+
+    /// Rewrites the JSON file `name` (a plan) through `edit`.
+    pub fn edit_plan(&self, name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.path().join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let mut plan: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        edit(&mut plan);
+        std::fs::write(&path, plan.to_string())
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Temporary result files (`*.tmp`, a write not yet renamed into
+    /// place) in the run's results directory.
+    pub fn tmp_results(&self, run_id: &str) -> usize {
+        let dir = self.run_dir(run_id).join("results");
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
     }
 
     pub fn report(&self, run_id: &str) -> serde_json::Value {
@@ -368,7 +429,7 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
 }
 
 /// Read a child's stderr in the background, returning a handle to the text.
-pub fn capture_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+pub fn capture_stderr(child: &mut Child) -> CapturedText {
     let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let stderr = child.stderr.take().unwrap();
     let sink = text.clone();

@@ -9,23 +9,13 @@ fn run_with_limits(limits: &str, run_id: &str) -> (Workspace, serde_json::Value)
         "plan.json",
         Some(r#"{"gpu_memory_utilization": [0.85, 0.90], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#),
     );
-    let mut plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws.path().join("plan.json")).unwrap())
-            .unwrap();
-    plan["named_configs"] = serde_json::json!([]);
-    plan["limits"] = serde_json::from_str(limits).unwrap();
-    std::fs::write(ws.path().join("plan.json"), plan.to_string()).unwrap();
+    ws.edit_plan("plan.json", |plan| {
+        plan["named_configs"] = serde_json::json!([]);
+        plan["limits"] = serde_json::from_str(limits).expect("the test's limits are JSON");
+    });
     // A model load of 4 s (800 simulated seconds), longer than the deadlines.
     ws.write_profile("sim.yml", 0.005, 800.0, 2.0);
-    let out = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "process",
-        "--run-id",
-        run_id,
-    ]);
+    let out = ws.run_search("process", run_id);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_nothing_running(&ws);
     let report = ws.report(run_id);

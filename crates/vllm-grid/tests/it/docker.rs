@@ -37,6 +37,11 @@ fn containers_of_run(run_id: &str) -> Vec<String> {
         .collect()
 }
 
+fn assert_no_containers(run_id: &str) {
+    let left = containers_of_run(run_id);
+    assert!(left.is_empty(), "containers left: {left:?}");
+}
+
 #[test]
 fn docker_backend_search_picks_the_best_valid_config() {
     require_docker();
@@ -44,22 +49,10 @@ fn docker_backend_search_picks_the_best_valid_config() {
     ws.write_plan("plan.json", None);
     ws.write_docker_profile("sim.yml", &format!("e2e-{}", std::process::id()));
     let run_id = format!("docker-e2e-{}", std::process::id());
-    let out = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "docker",
-        "--run-id",
-        &run_id,
-    ]);
+    let out = ws.run_search("docker", &run_id);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     crate::search::check_report(&ws, &run_id, 12);
-    assert!(
-        containers_of_run(&run_id).is_empty(),
-        "containers left: {:?}",
-        containers_of_run(&run_id)
-    );
+    assert_no_containers(&run_id);
     let manifest = std::fs::read_to_string(ws.run_dir(&run_id).join("manifest.json")).unwrap();
     assert!(manifest.contains("sha256:"), "the image ID is recorded");
     let leaks = ws.files_containing(&ws.key);
@@ -82,34 +75,13 @@ fn sigterm_during_the_health_wait_removes_the_container_and_exits_130() {
     .replace("\"20\"", "\"400\"");
     std::fs::write(ws.path().join("sim.yml"), text).unwrap();
     let run_id = format!("docker-sig-{}", std::process::id());
-    let mut child = ws.spawn(
-        &[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "docker",
-            "--run-id",
-            &run_id,
-        ],
-        &[],
-    );
-    drain_stdout(&mut child);
-    let _stderr = capture_stderr(&mut child);
+    let (mut child, _stderr) = ws.spawn_search("docker", &run_id, &[]);
     ws.wait_for_event(&run_id, std::time::Duration::from_secs(60), |e| {
         e["event"] == "config_started"
     });
     std::thread::sleep(std::time::Duration::from_millis(400));
-    send_signal(&child, libc_sigterm());
+    send_signal(&child, SIGTERM);
     let status = wait_with_timeout(&mut child, std::time::Duration::from_secs(60));
     assert_eq!(status.code(), Some(130));
-    assert!(
-        containers_of_run(&run_id).is_empty(),
-        "containers left: {:?}",
-        containers_of_run(&run_id)
-    );
-}
-
-fn libc_sigterm() -> i32 {
-    15
+    assert_no_containers(&run_id);
 }

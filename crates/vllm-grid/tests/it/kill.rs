@@ -33,20 +33,7 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
     let env: Vec<(&str, &str)> = failpoint
         .map(|f| vec![("VLLM_GRID_FAILPOINT", f)])
         .unwrap_or_default();
-    let mut child = ws.spawn(
-        &[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "process",
-            "--run-id",
-            run_id,
-        ],
-        &env,
-    );
-    drain_stdout(&mut child);
-    let stderr_text = capture_stderr(&mut child);
+    let (mut child, stderr_text) = ws.spawn_search("process", run_id, &env);
     let timeout = Duration::from_secs(60);
     match point {
         KillPoint::ServerStart => {
@@ -78,12 +65,11 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
             );
         }
         KillPoint::ResultWrite => {
-            let tmp: Vec<_> = std::fs::read_dir(ws.run_dir(run_id).join("results"))
-                .unwrap()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-                .collect();
-            assert_eq!(tmp.len(), 1, "a half-written result is on disk");
+            assert_eq!(
+                ws.tmp_results(run_id),
+                1,
+                "a half-written result is on disk"
+            );
             assert!(
                 ws.result_ids(run_id).is_empty(),
                 "no result was renamed into place"
@@ -112,11 +98,7 @@ fn kill_and_resume(point: KillPoint, run_id: &str) {
         assert_eq!(count, 1, "config {id} finished {count} times");
     }
     assert_eq!(ws.finished_counts(run_id).len(), ws.plan_ids(run_id).len());
-    let tmp_left = std::fs::read_dir(ws.run_dir(run_id).join("results"))
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
-    assert!(!tmp_left);
+    assert_eq!(ws.tmp_results(run_id), 0, "no temporary result is left");
 }
 
 #[test]
@@ -144,20 +126,7 @@ fn after_sigkill_cleanup_sweeps_the_leftover_server() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", Some(FOUR_CONFIGS));
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let mut child = ws.spawn(
-        &[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "process",
-            "--run-id",
-            "orphan",
-        ],
-        &[],
-    );
-    drain_stdout(&mut child);
-    let _stderr = capture_stderr(&mut child);
+    let (mut child, _stderr) = ws.spawn_search("process", "orphan", &[]);
     ws.wait_for_event("orphan", Duration::from_secs(60), |e| {
         e["event"] == "battery_started"
     });

@@ -62,15 +62,7 @@ fn process_backend_search_report_archive_and_reproduce() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", None);
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let out = ws.run(&[
-        "search",
-        "--configs",
-        "plan.json",
-        "--backend",
-        "process",
-        "--run-id",
-        "e2e",
-    ]);
+    let out = ws.run_search("process", "e2e");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("champion"), "{}", stdout(&out));
     check_report(&ws, "e2e", 12);

@@ -13,20 +13,7 @@ fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
     // During the health wait: a model load of 2 s (400 simulated seconds).
     let load = if during_health_wait { 400.0 } else { 20.0 };
     ws.write_profile("sim.yml", 0.005, load, 2.0);
-    let mut child = ws.spawn(
-        &[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "process",
-            "--run-id",
-            run_id,
-        ],
-        &[],
-    );
-    drain_stdout(&mut child);
-    let stderr_text = capture_stderr(&mut child);
+    let (mut child, stderr_text) = ws.spawn_search("process", run_id, &[]);
     let timeout = Duration::from_secs(60);
     if during_health_wait {
         ws.wait_for_event(run_id, timeout, |e| e["event"] == "config_started");
@@ -79,22 +66,22 @@ fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
 
 #[test]
 fn sigint_during_the_health_wait() {
-    interrupt(2, true, "int-health");
+    interrupt(SIGINT, true, "int-health");
 }
 
 #[test]
 fn sigterm_during_the_health_wait() {
-    interrupt(15, true, "term-health");
+    interrupt(SIGTERM, true, "term-health");
 }
 
 #[test]
 fn sigint_during_a_benchmark() {
-    interrupt(2, false, "int-bench");
+    interrupt(SIGINT, false, "int-bench");
 }
 
 #[test]
 fn sigterm_during_a_benchmark() {
-    interrupt(15, false, "term-bench");
+    interrupt(SIGTERM, false, "term-bench");
 }
 
 #[test]
@@ -102,25 +89,12 @@ fn a_second_ctrl_c_kills_at_once() {
     let ws = Workspace::new();
     ws.write_plan("plan.json", Some(TWO_CONFIGS));
     ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
-    let mut child = ws.spawn(
-        &[
-            "search",
-            "--configs",
-            "plan.json",
-            "--backend",
-            "process",
-            "--run-id",
-            "twice",
-        ],
-        &[],
-    );
-    drain_stdout(&mut child);
-    let _stderr = capture_stderr(&mut child);
+    let (mut child, _stderr) = ws.spawn_search("process", "twice", &[]);
     ws.wait_for_event("twice", Duration::from_secs(60), |e| {
         e["event"] == "battery_started"
     });
-    send_signal(&child, 2);
-    send_signal(&child, 2);
+    send_signal(&child, SIGINT);
+    send_signal(&child, SIGINT);
     let status = wait_with_timeout(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
     assert_nothing_running(&ws);

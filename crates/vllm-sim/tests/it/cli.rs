@@ -149,7 +149,7 @@ fn logs_non_default_args_and_stops_on_sigterm() {
     );
     let port_line = seen
         .iter()
-        .find(|l| l.contains("Starting vLLM API server 0 on http://127.0.0.1:"))
+        .find(|l| l.contains("[entry.py:140] Starting vLLM server on http://127.0.0.1:"))
         .expect("port line");
     let port: u16 = port_line
         .rsplit(':')

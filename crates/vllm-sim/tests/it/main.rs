@@ -7,5 +7,6 @@ mod common;
 mod contract;
 mod faults;
 mod memory;
+mod real032;
 mod tools;
 mod truth;
