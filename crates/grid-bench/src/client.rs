@@ -507,12 +507,14 @@ impl StreamState {
         }
         // The scanner reads vLLM's usual chunk in a fraction of serde's
         // instructions and declines anything unusual, which serde then reads.
-        let scanned = match crate::chunk_scan::scan_chunk(data) {
-            Some(chunk) => Ok(chunk),
-            None => serde_json::from_slice::<WireChunk<'_>>(data),
-        };
-        let chunk = match scanned {
-            Ok(chunk) => chunk,
+        // Each branch hands the chunk over directly: it is a few hundred
+        // bytes, and every move of it is a copy.
+        if let Some(chunk) = crate::chunk_scan::scan_chunk(data) {
+            self.on_chunk(chunk, arrived);
+            return;
+        }
+        match serde_json::from_slice::<WireChunk<'_>>(data) {
+            Ok(chunk) => self.on_chunk(chunk, arrived),
             Err(error) => {
                 let text = String::from_utf8_lossy(data);
                 self.fail(
@@ -522,9 +524,11 @@ impl StreamState {
                         truncate(&text, 200)
                     ),
                 );
-                return;
             }
-        };
+        }
+    }
+
+    fn on_chunk(&mut self, chunk: WireChunk<'_>, arrived: Instant) {
         if let Some(error) = &chunk.error {
             let message = error
                 .get("message")

@@ -193,14 +193,22 @@ const PATTERNS: &[Pattern] = &[
 pub fn diagnose(exit: Option<&ExitInfo>, log_tail: &[String]) -> LaunchFailure {
     let text = log_tail.join("\n");
     for pattern in PATTERNS {
-        if let Some(line) = log_tail
+        if let Some(index) = log_tail
             .iter()
-            .rev()
-            .find(|line| pattern.needles.iter().any(|needle| line.contains(needle)))
+            .rposition(|line| pattern.needles.iter().any(|needle| line.contains(needle)))
         {
+            // pydantic puts the reason on the line after "N validation error
+            // for X" ("  Value error, max_num_batched_tokens (2048) is
+            // smaller than ..."): quote it, since that is what the user fixes.
+            let mut evidence = log_tail[index].trim().to_string();
+            if let Some(next) = log_tail.get(index + 1)
+                && next.trim_start().starts_with("Value error")
+            {
+                evidence = format!("{evidence} / {}", next.trim());
+            }
             // The class is printed beside the message already (Display of
             // LaunchFailure), so the message carries the evidence and the fix.
-            let message = format!("server log: {} (fix: {})", line.trim(), pattern.advice);
+            let message = format!("server log: {evidence} (fix: {})", pattern.advice);
             return LaunchFailure::new(pattern.class.clone(), message).with_tail(log_tail.to_vec());
         }
     }

@@ -609,6 +609,13 @@ fn recommend(valid: &[&RankedConfig]) -> Vec<Recommendation> {
     });
     let tools = best_by(valid, |c| c.secondary.tool_call_success_rate, true);
     out.push(match tools {
+        // Recommending the "best" of configs that all failed every tool call
+        // would read as an endorsement; say what was seen instead.
+        Some((_, v)) if v <= 0.0 => Recommendation {
+            use_case: "tool calling".to_string(),
+            config: None,
+            why: "no valid config completed a tool call (0 % success); check the tool-call parser and the model".to_string(),
+        },
         Some((c, v)) => Recommendation {
             use_case: "tool calling".to_string(),
             config: Some(reference(c)),
@@ -700,18 +707,37 @@ fn tradeoffs(plan: &Plan, configs: &[RankedConfig]) -> Vec<String> {
             "Chunked prefill: mean ITL {on:.1} ms with it on against {off:.1} ms with it off; without it a long prefill stalls running streams."
         ));
     }
-    let rejected_for_start = configs
+    // Start failures, split by whether memory was the cause: only then is
+    // the memory-share advice true.
+    const MEMORY_CLASSES: [&str; 4] = [
+        "gpu_out_of_memory",
+        "kv_cache_too_small",
+        "free_memory_below_utilization",
+        "host_out_of_memory",
+    ];
+    let start_failures: Vec<&str> = configs
         .iter()
+        .filter(|c| c.status == ConfigStatus::Rejected)
         .filter(|c| {
-            c.status == ConfigStatus::Rejected
-                && c.reasons
-                    .iter()
-                    .any(|r| r.starts_with("server did not start"))
+            c.reasons
+                .iter()
+                .any(|r| r.starts_with("server did not start"))
         })
+        .map(|c| c.failure_class.as_deref().unwrap_or(""))
+        .collect();
+    let for_memory = start_failures
+        .iter()
+        .filter(|class| MEMORY_CLASSES.contains(class))
         .count();
-    if rejected_for_start > 0 {
+    if for_memory > 0 {
         lines.push(format!(
-            "{rejected_for_start} config(s) could not start at all; a higher memory share buys KV cache only while the GPU has it free."
+            "{for_memory} config(s) could not start for lack of memory; a higher memory share buys KV cache only while the GPU has it free."
+        ));
+    }
+    let for_other = start_failures.len() - for_memory;
+    if for_other > 0 {
+        lines.push(format!(
+            "{for_other} config(s) could not start for another reason (see the rejected configs below)."
         ));
     }
     lines

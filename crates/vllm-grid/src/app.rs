@@ -585,11 +585,14 @@ async fn image_fingerprint(backend: &Backend, profile: &Profile) -> Option<Strin
             ))
         }
         Backend::Process(process) => {
-            let entry = profile
-                .process
-                .entrypoint
-                .clone()
-                .or_else(|| profile.entrypoint.clone())
+            // The program path may hold ${VAR} references (cpu-tiny.yml's
+            // venv): fingerprint the file the launch will really run. A
+            // profile that cannot resolve has no fingerprint; the launch's
+            // preflight reports the missing variable itself.
+            let resolved_profile = profile.resolve(&|name| std::env::var(name).ok()).ok()?;
+            let entry = resolved_profile
+                .process_entrypoint
+                .or(resolved_profile.entrypoint)
                 .filter(|e| !e.is_empty())
                 .unwrap_or_else(|| process.config().default_entrypoint.clone());
             let program = entry.first()?.clone();

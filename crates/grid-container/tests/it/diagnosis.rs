@@ -122,6 +122,26 @@ fn real_vllm_startup_failures_are_classified() {
 }
 
 #[test]
+fn a_pydantic_validation_error_quotes_its_reason() {
+    // The informative line of a config validation error is the one after
+    // "1 validation error for SchedulerConfig": the message must carry it.
+    let failure = diagnose(
+        exited(1).as_ref(),
+        &lines(include_str!(
+            "../data/startup-failures/scheduler-validation.log"
+        )),
+    );
+    assert_eq!(failure.class, FailureClass::InvalidArgument);
+    assert!(
+        failure
+            .message
+            .contains("max_num_batched_tokens (2048) is smaller than max_model_len (131072)"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
 fn failure_classes_serialise_in_snake_case() {
     let cases = [
         (FailureClass::GpuOutOfMemory, "\"gpu_out_of_memory\""),

@@ -202,3 +202,34 @@ fn repeats_combine_into_one_interval() {
     );
     assert!(x.ci95_low <= 3.0 && 3.0 <= x.ci95_high);
 }
+
+#[test]
+fn advice_follows_the_evidence() {
+    let plan = plan("");
+    let mut no_tools = good(3.0, 0.1);
+    no_tools.tool_call_success_rate = Some(0.0);
+    let r = results(vec![
+        completed(&plan, 0, vec![no_tools]),
+        launch_failed(&plan, 2, "kv_cache_too_small", true),
+        launch_failed(&plan, 3, "invalid_argument", true),
+    ]);
+    let ranking = rank(&plan, &r);
+    // No config is recommended for tool calling on 0 % success.
+    let tools = ranking
+        .recommendations
+        .iter()
+        .find(|r| r.use_case == "tool calling")
+        .expect("a tool-calling line");
+    assert!(tools.config.is_none(), "{tools:?}");
+    assert!(tools.why.contains("0 %"), "{}", tools.why);
+    // Memory advice only for the memory failure; the other one apart.
+    let text = ranking.tradeoffs.join("\n");
+    assert!(
+        text.contains("1 config(s) could not start for lack of memory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 config(s) could not start for another reason"),
+        "{text}"
+    );
+}
