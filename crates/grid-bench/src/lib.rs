@@ -25,5 +25,8 @@ pub use endpoint::{ApiKey, Endpoint};
 pub use report::{
     BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table,
 };
-pub use run::{BatteryError, BatteryRun, RunOptions, run_battery, run_battery_with_records};
+pub use run::{
+    BatteryError, BatteryRun, RunOptions, run_battery, run_battery_isolated,
+    run_battery_with_records,
+};
 pub use stats::Estimate;

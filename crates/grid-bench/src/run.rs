@@ -50,12 +50,51 @@ pub enum BatteryError {
     },
     #[error("cannot write the battery results")]
     Output(#[from] WriteError),
+    #[error("cannot start the battery's own thread and runtime")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the battery's thread stopped without a result (it panicked)")]
+    ThreadLost,
 }
 
 /// The result of running the battery, with the raw records beside it.
 pub struct BatteryRun {
     pub report: BatteryReport,
     pub records: Vec<RequestRecord>,
+}
+
+/// Runs the battery on a dedicated OS thread with its own current-thread
+/// runtime, and awaits its report from any runtime.
+///
+/// Why: the measuring client then shares no scheduler with the caller's
+/// other work (copying container logs, Docker events, journal fsyncs), which
+/// would otherwise delay the reads whose instants we record; and a
+/// single-thread runtime costs about half the client CPU per request of a
+/// two-worker one (`cargo bench -p grid-bench --bench client`). Cancelling
+/// `options.cancel` stops it as [`run_battery`] does.
+pub async fn run_battery_isolated(
+    endpoint: Endpoint,
+    config: BatteryConfig,
+    options: RunOptions,
+) -> Result<BatteryReport, BatteryError> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("grid-bench".to_string())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(run_battery(&endpoint, &config, options)),
+                Err(source) => Err(BatteryError::Runtime { source }),
+            };
+            // The receiver is gone only when the caller stopped waiting.
+            let _ = sender.send(result);
+        })
+        .map_err(|source| BatteryError::Runtime { source })?;
+    receiver.await.unwrap_or(Err(BatteryError::ThreadLost))
 }
 
 /// Runs the battery and returns its report (see [`run_battery_with_records`]

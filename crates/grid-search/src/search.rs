@@ -701,9 +701,9 @@ async fn run_config(
                     .map(|k| grid_bench::ApiKey::new(k.expose().to_string())),
             };
             let battery_started = Instant::now();
-            let battery = grid_bench::run_battery(
-                &endpoint,
-                &setup.battery,
+            let battery = grid_bench::run_battery_isolated(
+                endpoint,
+                setup.battery.clone(),
                 grid_bench::RunOptions {
                     only: None,
                     out_dir: Some(out_dir.clone()),

@@ -796,6 +796,15 @@ fn plan_command(
             path.display(),
             profile.image
         );
+        // The process backend runs its own program (an image's entrypoint
+        // does not exist outside the image): say so, or the lines below
+        // would name a program the process backend never starts.
+        if let Some(program) = &profile.process.entrypoint {
+            println!(
+                "  (the process backend runs `{}` with the same arguments)",
+                program.join(" ")
+            );
+        }
         for c in &plan.configs {
             let command = grid_container::render_command(&profile.command, &c.flags());
             let entry = profile
@@ -933,7 +942,7 @@ async fn bench_command(
         seed,
     };
     let report = tokio::select! {
-        result = grid_bench::run_battery(&endpoint, &config, options) => result,
+        result = grid_bench::run_battery_isolated(endpoint, config, options) => result,
         _ = signals.hard.cancelled() => return Ok(EXIT_INTERRUPTED),
     };
     let report = match report {

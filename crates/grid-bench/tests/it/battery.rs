@@ -274,3 +274,65 @@ async fn too_few_good_samples_is_reported_as_such_not_as_a_number() {
         headline.benchmarks_failed
     );
 }
+
+#[tokio::test]
+async fn the_isolated_battery_measures_on_its_own_thread_and_stops_on_cancel() {
+    let server = sim(&[
+        "tiny",
+        "--api-key",
+        "k",
+        "--enable-prompt-tokens-details",
+        "--sim-time-scale",
+        "0.02",
+    ])
+    .await;
+    let report = grid_bench::run_battery_isolated(
+        endpoint(&server, Some("k")),
+        BatteryConfig::quick(),
+        RunOptions {
+            only: Some(vec![BenchmarkName::KvCache]),
+            seed: 5,
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("isolated battery runs");
+    let acceleration = report
+        .headline
+        .kv_cache_acceleration
+        .expect("kv_cache measured on the battery's own runtime");
+    assert!(acceleration.median > 1.5, "{acceleration:?}");
+    assert_eq!(report.headline.cache_confirmed_by_server, Some(true));
+
+    // A cancel from the caller's runtime reaches the battery's runtime.
+    let cancel = CancellationToken::new();
+    let mut config = BatteryConfig::quick();
+    config.concurrency.levels = vec![4];
+    config.concurrency.duration_s = 30.0;
+    config.concurrency.max_requests_per_level = 1000;
+    config.concurrency.max_tokens = 2000;
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        grid_bench::run_battery_isolated(
+            endpoint(&server, Some("k")),
+            config,
+            RunOptions {
+                only: Some(vec![BenchmarkName::Concurrency]),
+                cancel,
+                ..RunOptions::default()
+            },
+        ),
+    )
+    .await
+    .expect("the isolated battery returns after cancellation");
+    assert!(
+        matches!(result, Err(BatteryError::Cancelled)),
+        "{:?}",
+        result.map(|r| r.headline)
+    );
+}
