@@ -174,17 +174,8 @@ async fn cancellation_drops_in_flight_requests_and_returns_cancelled() {
         "50",
     ])
     .await;
-    let cancel = CancellationToken::new();
-    let mut config = BatteryConfig::quick();
-    config.concurrency.levels = vec![8];
-    config.concurrency.duration_s = 30.0;
-    config.concurrency.max_requests_per_level = 1000;
-    config.concurrency.max_tokens = 200;
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        trigger.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(400));
+    let config = unbounded_concurrency(8, 200);
     let result = tokio::time::timeout(
         Duration::from_secs(10),
         run_battery(
@@ -305,17 +296,8 @@ async fn the_isolated_battery_measures_on_its_own_thread_and_stops_on_cancel() {
     assert_eq!(report.headline.cache_confirmed_by_server, Some(true));
 
     // A cancel from the caller's runtime reaches the battery's runtime.
-    let cancel = CancellationToken::new();
-    let mut config = BatteryConfig::quick();
-    config.concurrency.levels = vec![4];
-    config.concurrency.duration_s = 30.0;
-    config.concurrency.max_requests_per_level = 1000;
-    config.concurrency.max_tokens = 2000;
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        trigger.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(300));
+    let config = unbounded_concurrency(4, 2000);
     let result = tokio::time::timeout(
         Duration::from_secs(10),
         grid_bench::run_battery_isolated(
@@ -335,4 +317,26 @@ async fn the_isolated_battery_measures_on_its_own_thread_and_stops_on_cancel() {
         "{:?}",
         result.map(|r| r.headline)
     );
+}
+
+/// A concurrency benchmark that would run far past the test (30 s, 1000
+/// requests), so only cancellation can end it in time.
+fn unbounded_concurrency(users: usize, max_tokens: u32) -> BatteryConfig {
+    let mut config = BatteryConfig::quick();
+    config.concurrency.levels = vec![users];
+    config.concurrency.duration_s = 30.0;
+    config.concurrency.max_requests_per_level = 1000;
+    config.concurrency.max_tokens = max_tokens;
+    config
+}
+
+/// A token cancelled from the test's runtime after `delay`.
+fn cancel_after(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
 }
