@@ -85,3 +85,35 @@ fn sigterm_during_the_health_wait_removes_the_container_and_exits_130() {
     assert_eq!(status.code(), Some(130));
     assert_no_containers(&run_id);
 }
+
+#[test]
+fn sigint_during_a_benchmark_removes_the_container_and_exits_130() {
+    require_docker();
+    let ws = Workspace::new();
+    ws.write_plan(
+        "plan.json",
+        Some(r#"{"gpu_memory_utilization": [0.85], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#),
+    );
+    ws.write_docker_profile("sim.yml", &format!("sigint-{}", std::process::id()));
+    let run_id = format!("docker-sigint-{}", std::process::id());
+    let (mut child, _stderr) = ws.spawn_search("docker", &run_id, &[]);
+    ws.wait_for_event(&run_id, std::time::Duration::from_secs(60), |e| {
+        e["event"] == "battery_started"
+    });
+    // The container is up and serving the battery right now.
+    assert!(
+        !containers_of_run(&run_id).is_empty(),
+        "no container while the battery runs"
+    );
+    send_signal(&child, SIGINT);
+    let status = wait_with_timeout(&mut child, std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
+    assert_no_containers(&run_id);
+    // The run is left resumable: the interruption is in the journal.
+    assert!(
+        ws.journal_events(&run_id)
+            .iter()
+            .any(|e| e["event"] == "config_interrupted"),
+        "no config_interrupted event"
+    );
+}
