@@ -203,7 +203,10 @@ pub async fn run_battery_with_records(
             None => None,
         };
         if let Some(bar) = &progress {
-            bar.finish();
+            // Cleared, not left: a search runs the battery per config and
+            // repeat, and finished bars would pile up; the outcome is
+            // reported by the caller (table or per-config line).
+            bar.finish_and_clear();
         }
         let outcome = outcome.map_err(|Cancelled| BatteryError::Cancelled)?;
         outcomes.push(outcome);

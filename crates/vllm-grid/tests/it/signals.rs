@@ -32,6 +32,14 @@ fn interrupt(signal: i32, during_health_wait: bool, run_id: &str) {
         !ws.live_server_pids().is_empty(),
         "a server runs before the signal"
     );
+    // `status` reads a live run from its files: the lock names the process.
+    let out = ws.run(&["status", run_id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("running (pid {}", child.id())),
+        "{}",
+        stdout(&out)
+    );
     send_signal(&child, signal);
     let status = wait_with_timeout(&mut child, Duration::from_secs(60));
     assert_eq!(
