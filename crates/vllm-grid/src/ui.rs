@@ -101,8 +101,15 @@ pub fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let console_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(console_default));
+    // Events with the target `run_log_only` are for run.log: the console
+    // already shows them another way (the error chain, printed once).
+    let console_filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(console_default))
+        .add_directive(
+            "run_log_only=off"
+                .parse()
+                .expect("a constant, valid filter directive"),
+        );
     let file_filter = EnvFilter::new(
         "info,grid_search=debug,grid_container=debug,grid_bench=info,vllm_grid=debug",
     );
@@ -141,13 +148,14 @@ pub fn print_error_chain(err: &dyn std::error::Error) {
     if let Some(bars) = BARS.get() {
         let _ = bars.clear();
     }
-    eprintln!("error: {err}");
+    let mut chain = format!("error: {err}");
     let mut source = err.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        chain.push_str(&format!("\n  caused by: {cause}"));
         source = cause.source();
     }
-    tracing::error!("{err}");
+    eprintln!("{chain}");
+    tracing::error!(target: "run_log_only", "{chain}");
 }
 
 /// The search's progress display.
