@@ -188,6 +188,12 @@ pub fn render_markdown(
     let _ = writeln!(md, "# vllm-grid report: {}\n", manifest.run_id);
     if manifest.simulated {
         let _ = writeln!(md, "> **{SIMULATED_BANNER}**\n");
+        if let Some(scale) = manifest.sim_time_scale {
+            let _ = writeln!(
+                md,
+                "> The simulator ran at `--sim-time-scale {scale}`: every duration below is {scale} times the simulated server's own (divide by {scale} to read it at the simulated hardware's pace); ratios such as the KV-cache acceleration are unaffected.\n"
+            );
+        }
     }
     let done = results.len();
     let total = manifest.plan.configs.len();

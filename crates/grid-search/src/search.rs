@@ -180,6 +180,11 @@ pub fn manifest_for(setup: &SearchSetup, backend: &str) -> Result<Manifest, Sear
         run_id: setup.run_id.clone(),
         created_unix_ms: now_unix_ms(),
         simulated: setup.simulated,
+        sim_time_scale: setup
+            .simulated
+            .then(|| grid_container::flag_value(&setup.profile.command, "sim-time-scale"))
+            .flatten()
+            .and_then(|value| value.parse().ok()),
         backend: backend.to_string(),
         plan_file: setup.plan_file.clone(),
         plan: setup.plan.clone(),

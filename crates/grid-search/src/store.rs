@@ -130,6 +130,10 @@ pub struct Manifest {
     pub created_unix_ms: u64,
     /// True for `--dry-run`: every number comes from the simulator.
     pub simulated: bool,
+    /// The simulator's `--sim-time-scale` in a simulated run: every measured
+    /// duration is this multiple of the simulated server's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_time_scale: Option<f64>,
     /// `docker` or `process`.
     pub backend: String,
     /// The plan file as given on the command line.

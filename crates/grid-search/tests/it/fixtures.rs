@@ -95,6 +95,7 @@ pub fn manifest(plan: &Plan, run_id: &str) -> Manifest {
         tool_version: "test".into(),
         run_id: run_id.into(),
         created_unix_ms: 1_700_000_000_000,
+        sim_time_scale: None,
         simulated: true,
         backend: "process".into(),
         plan_file: "plan.json".into(),

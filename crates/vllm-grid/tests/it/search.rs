@@ -240,8 +240,10 @@ fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
     assert_eq!(report["simulated"], true);
     assert_eq!(report["configs"].as_array().unwrap().len(), 12);
     let md = std::fs::read_to_string(ws.run_dir("dry").join("report.md")).unwrap();
-    let top: String = md.lines().take(4).collect::<Vec<_>>().join("\n");
+    let top: String = md.lines().take(6).collect::<Vec<_>>().join("\n");
     assert!(top.contains("SIMULATED NUMBERS"), "{top}");
+    // The embedded sim.yml runs at 0.02: the report says how to read times.
+    assert!(top.contains("`--sim-time-scale 0.02`"), "{top}");
     for c in report["configs"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         if name.starts_with("gmu0.95") || name == "aggressive_cache" {
