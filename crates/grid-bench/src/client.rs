@@ -553,9 +553,20 @@ impl StreamState {
             self.response_id = chunk.id.map(|id| id.into_owned());
         }
         if let Some(usage) = chunk.usage {
+            // A usage object without its counts would otherwise read as zero
+            // tokens; token counts are never guessed.
+            let (Some(prompt_tokens), Some(completion_tokens)) =
+                (usage.prompt_tokens, usage.completion_tokens)
+            else {
+                self.fail(
+                    FailureKind::MissingUsage,
+                    "the usage chunk lacks prompt_tokens or completion_tokens".to_string(),
+                );
+                return;
+            };
             self.usage = Some(Usage {
-                prompt_tokens: usage.prompt_tokens.unwrap_or(0),
-                completion_tokens: usage.completion_tokens.unwrap_or(0),
+                prompt_tokens,
+                completion_tokens,
                 cached_tokens: usage
                     .prompt_tokens_details
                     .and_then(|details| details.cached_tokens),

@@ -206,6 +206,20 @@ async fn fake_server_bad_replies_become_failures_with_reasons() {
             "usage",
         ),
         (
+            "usage without counts",
+            Fake::Body(
+                200,
+                "text/event-stream",
+                concat!(
+                    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+                    "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"total_tokens\":4}}\n\n",
+                    "data: [DONE]\n\n"
+                ),
+            ),
+            FailureKind::MissingUsage,
+            "lacks prompt_tokens or completion_tokens",
+        ),
+        (
             "ends mid-event",
             Fake::Body(
                 200,

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{chat, get, long_prompt, metric, post, sse_json, start, truth};
+use crate::common::{chat, get, long_prompt, metric, post, spawn_chat, sse_json, start, truth};
 
 fn ttft_of(records: &[Value], index: usize) -> f64 {
     records[index]["true_ttft_us"]
@@ -87,16 +87,15 @@ async fn max_decode_gap(chunked: bool) -> f64 {
         args.push("--no-enable-chunked-prefill");
     }
     let server = start(&args).await;
-    let url = format!("{}/v1/chat/completions", server.base_url());
-    let mut decodes = Vec::new();
-    for i in 0..3 {
-        let url = url.clone();
-        decodes.push(tokio::spawn(async move {
-            let body = json!({"model": "tiny", "messages": [{"role": "user", "content": format!("stream {i}")}],
-                "max_tokens": 200, "ignore_eos": true, "stream": true});
-            crate::common::client().post(url).json(&body).send().await.expect("sent").text().await.expect("body")
-        }));
-    }
+    let decodes: Vec<_> = (0..3)
+        .map(|i| {
+            spawn_chat(
+                &server,
+                json!({"model": "tiny", "messages": [{"role": "user", "content": format!("stream {i}")}],
+                    "max_tokens": 200, "ignore_eos": true, "stream": true}),
+            )
+        })
+        .collect();
     // Let the decodes get going, then send the long prompt.
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
     let long = json!({"model": "tiny", "messages": [{"role": "user", "content": long_prompt(12000, "long")}],
@@ -192,26 +191,18 @@ async fn kv_pressure_preempts_and_still_completes() {
         "0.005",
     ])
     .await;
-    let mut tasks = Vec::new();
-    for i in 0..4 {
-        let url = format!("{}/v1/chat/completions", server.base_url());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({"model": "tiny", "max_tokens": 400, "ignore_eos": true,
-                "messages": [{"role": "user", "content": long_prompt(300, &format!("p{i}"))}]});
-            let v: Value = crate::common::client()
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            v["usage"]["completion_tokens"].as_u64()
-        }));
-    }
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            spawn_chat(
+                &server,
+                json!({"model": "tiny", "max_tokens": 400, "ignore_eos": true,
+                    "messages": [{"role": "user", "content": long_prompt(300, &format!("p{i}"))}]}),
+            )
+        })
+        .collect();
     for t in tasks {
-        assert_eq!(t.await.expect("task"), Some(400));
+        let v: Value = serde_json::from_str(&t.await.expect("task")).expect("json");
+        assert_eq!(v["usage"]["completion_tokens"].as_u64(), Some(400));
     }
     let (_, text) = get(&server, "/metrics").await;
     assert!(metric(&text, "vllm:num_preemptions_total") >= 1.0);
@@ -230,23 +221,15 @@ async fn decode_steps_slow_down_with_batch_size() {
     .await;
     let solo = json!({"model": "tiny", "max_tokens": 200, "ignore_eos": true, "messages": [{"role": "user", "content": "solo"}]});
     let _ = post(&server, "/v1/chat/completions", &solo, None).await;
-    let mut tasks = Vec::new();
-    for i in 0..64 {
-        let url = format!("{}/v1/chat/completions", server.base_url());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({"model": "tiny", "max_tokens": 200, "ignore_eos": true,
-                "messages": [{"role": "user", "content": format!("batch {i}")}]});
-            crate::common::client()
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("sent")
-                .text()
-                .await
-                .expect("body")
-        }));
-    }
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            spawn_chat(
+                &server,
+                json!({"model": "tiny", "max_tokens": 200, "ignore_eos": true,
+                    "messages": [{"role": "user", "content": format!("batch {i}")}]}),
+            )
+        })
+        .collect();
     for t in tasks {
         t.await.expect("task");
     }

@@ -17,6 +17,23 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// Starts a chat completion in its own task, so several run at once; the
+/// task yields the body text. Used where a test needs concurrent requests.
+pub fn spawn_chat(server: &TestServer, body: Value) -> tokio::task::JoinHandle<String> {
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body")
+    })
+}
+
 /// POSTs JSON, returns (status, body text).
 pub async fn post(
     server: &TestServer,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::common::{chat, post, sse_json, start, truth};
+use crate::common::{chat, post, spawn_chat, sse_json, start, truth};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_latency_mode_gives_constant_ttft_and_gaps() {
@@ -14,24 +14,14 @@ async fn fixed_latency_mode_gives_constant_ttft_and_gaps() {
         "5",
     ])
     .await;
-    let mut tasks = Vec::new();
     // Concurrency does not change the timings in this mode.
-    for i in 0..4 {
-        let url = format!("{}/v1/chat/completions", server.base_url());
-        tasks.push(tokio::spawn(async move {
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
             let mut body = chat(&format!("q{i}"), 10, true);
             body["ignore_eos"] = Value::Bool(true);
-            crate::common::client()
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("sent")
-                .text()
-                .await
-                .expect("body")
-        }));
-    }
+            spawn_chat(&server, body)
+        })
+        .collect();
     for t in tasks {
         let body = t.await.expect("task");
         assert_eq!(
