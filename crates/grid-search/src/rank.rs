@@ -455,7 +455,7 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
         id: c.id.clone(),
     });
     let significance = match (valid.first(), valid.get(1)) {
-        (Some(first), Some(second)) => Some(significance(first, second, plan.repeats)),
+        (Some(first), Some(second)) => Some(significance(first, second, plan.repeats.get())),
         _ => None,
     };
     let recommendations = recommend(&valid);

@@ -330,7 +330,7 @@ pub async fn run_search(
 
     // The search deadline runs from this invocation's start.
     let search_token = cancel.child_token();
-    let search_deadline = Duration::from_secs_f64(plan.limits.search_timeout_s);
+    let search_deadline = plan.limits.search_timeout;
     let search_timer = {
         let token = search_token.clone();
         tokio::spawn(async move {
@@ -373,7 +373,7 @@ pub async fn run_search(
                     "search_deadline",
                     format!(
                         "the search deadline ({} s, limits.search_timeout_s) passed before this config started",
-                        plan.limits.search_timeout_s
+                        plan.limits.search_timeout.as_secs_f64()
                     ),
                     false,
                 )),
@@ -531,7 +531,7 @@ async fn run_config(
     let timer = {
         let token = token.clone();
         let hit = config_deadline_hit.clone();
-        let deadline = Duration::from_secs_f64(plan.limits.per_config_timeout_s);
+        let deadline = plan.limits.per_config_timeout;
         tokio::spawn(async move {
             tokio::time::sleep(deadline).await;
             hit.store(true, Ordering::SeqCst);
@@ -547,7 +547,7 @@ async fn run_config(
                 "config_deadline",
                 format!(
                     "the config ran past its deadline ({} s, limits.per_config_timeout_s)",
-                    plan.limits.per_config_timeout_s
+                    plan.limits.per_config_timeout.as_secs_f64()
                 ),
                 false,
             ))
@@ -556,7 +556,7 @@ async fn run_config(
                 "search_deadline",
                 format!(
                     "the search deadline ({} s, limits.search_timeout_s) passed while this config ran",
-                    plan.limits.search_timeout_s
+                    plan.limits.search_timeout.as_secs_f64()
                 ),
                 false,
             ))
@@ -607,7 +607,7 @@ async fn run_config(
         };
 
     let outcome = 'repeats: {
-        for repeat in 0..plan.repeats {
+        for repeat in 0..plan.repeats.get() {
             let seed = derive_seed(plan.seed, &config.id, repeat);
             let mut attempt = 0;
             let server = loop {
@@ -627,7 +627,7 @@ async fn run_config(
                     command.clone(),
                     &config_dir,
                 );
-                spec.ready_timeout = Duration::from_secs_f64(plan.limits.health_timeout_s);
+                spec.ready_timeout = plan.limits.health_timeout;
                 spec.grace_period = options.grace_period;
                 spec.replace_foreign = options.replace_foreign;
                 let launch_started = Instant::now();
@@ -655,10 +655,8 @@ async fn run_config(
                                 bad_input,
                             }));
                         }
-                        if failure.transient && attempt <= plan.limits.transient_retries {
-                            let backoff = Duration::from_secs_f64(
-                                plan.limits.retry_backoff_s * 2f64.powi(attempt as i32 - 1),
-                            );
+                        if failure.transient && attempt <= plan.limits.transient_retries.get() {
+                            let backoff = plan.limits.retry_backoff_after(attempt);
                             progress.phase(
                                 &config.name,
                                 &format!(

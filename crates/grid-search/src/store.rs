@@ -106,7 +106,7 @@ impl Seeds {
             .map(|c| {
                 (
                     c.id.clone(),
-                    (0..plan.repeats)
+                    (0..plan.repeats.get())
                         .map(|r| derive_seed(plan.seed, &c.id, r))
                         .collect(),
                 )

@@ -7,7 +7,7 @@ use grid_container::{
     Backend, DockerBackend, DockerBackendConfig, ProcessBackend, ProcessBackendConfig, Profile,
     Redactor, SweepOptions,
 };
-use grid_plan::Plan;
+use grid_plan::{Plan, Retries};
 use grid_search::archive::{archive_run, compare, open_archive};
 use grid_search::store::{RunStore, new_run_id, read_json};
 use grid_search::{SearchMode, SearchOptions, SearchOutcome, SearchSetup};
@@ -408,11 +408,11 @@ pub fn dry_run_plan(mut plan: Plan) -> Plan {
     let mut battery = dry_run_battery();
     merge_json(&mut battery, &plan.battery);
     plan.battery = battery;
-    plan.limits.health_timeout_s = plan.limits.health_timeout_s.min(60.0);
-    plan.limits.per_config_timeout_s = plan.limits.per_config_timeout_s.min(180.0);
-    plan.limits.search_timeout_s = plan.limits.search_timeout_s.min(1800.0);
-    plan.limits.transient_retries = plan.limits.transient_retries.min(1);
-    plan.limits.retry_backoff_s = plan.limits.retry_backoff_s.min(0.2);
+    plan.limits.health_timeout = plan.limits.health_timeout.min(Duration::from_secs(60));
+    plan.limits.per_config_timeout = plan.limits.per_config_timeout.min(Duration::from_secs(180));
+    plan.limits.search_timeout = plan.limits.search_timeout.min(Duration::from_secs(1800));
+    plan.limits.transient_retries = plan.limits.transient_retries.min(Retries::saturating(1));
+    plan.limits.retry_backoff = plan.limits.retry_backoff.min(Duration::from_millis(200));
     plan
 }
 

@@ -2,7 +2,7 @@ use grid_plan::parse_plan;
 
 /// Parse `extra` inside a minimal plan and expect an error at `path` whose
 /// message contains every fragment.
-fn check(extra: &str, path: &str, fragments: &[&str]) {
+pub fn check(extra: &str, path: &str, fragments: &[&str]) {
     let text = crate::plan_text(extra);
     let err = match parse_plan(&text) {
         Ok(plan) => panic!(
@@ -11,7 +11,7 @@ fn check(extra: &str, path: &str, fragments: &[&str]) {
         ),
         Err(err) => err,
     };
-    let message = err.to_string();
+    let message = crate::chain(&err);
     assert_eq!(err.path(), path, "{extra}: {message}");
     for fragment in fragments {
         assert!(
@@ -146,7 +146,10 @@ fn wrong_version_and_missing_profile_are_refused() {
     assert_eq!(err.path(), "format_version");
     assert!(err.to_string().contains("reads format_version 1"), "{err}");
     let err = parse_plan(r#"{"format_version": 1}"#).unwrap_err();
-    assert!(err.to_string().contains("missing field `profile`"), "{err}");
+    assert!(
+        crate::chain(&err).contains("missing field `profile`"),
+        "{err}"
+    );
     let err = parse_plan(r#"{"format_version": 1, "profile": " "}"#).unwrap_err();
     assert_eq!(err.path(), "profile");
     let err = parse_plan("{not json").unwrap_err();
