@@ -128,8 +128,9 @@ installed = sorted(
     if canonical(d.metadata["Name"]) not in ("pip", "setuptools", "wheel")
 )
 for name, version in installed:
-    digest = wheels.get((name, version)) or wheels[(name.replace("-", "_"), version)]
-    print(f"{name}=={version} --hash=sha256:{digest}")
+    if (name, version) not in wheels:
+        sys.exit(f"setup-ray: error: {name}=={version} is installed but no wheel of it was downloaded")
+    print(f"{name}=={version} --hash=sha256:{wheels[(name, version)]}")
 EOF
     mv "$lock_file.tmp" "$lock_file"
     log "wrote $lock_file ($(grep -c -- '--hash' "$lock_file") distributions); re-run without --relock to rebuild the venv"
