@@ -14,7 +14,7 @@ use super::{Cancelled, Context, filler, required_samples};
 use crate::client::{FailureKind, RequestRecord};
 use crate::config::BenchmarkName;
 use crate::openai::{ChatMessage, ChatRequest};
-use crate::stats::{mean, relative_change};
+use grid_core::{mean, relative_change};
 use crate::summary::{LatencyOrigin, ServeSummary};
 
 const NAME: BenchmarkName = BenchmarkName::Stability;

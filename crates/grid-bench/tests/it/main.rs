@@ -12,7 +12,6 @@ mod kv_cache;
 mod metrics;
 mod schema;
 mod sse;
-mod stats;
 mod tools;
 
 use std::fmt::Debug;
@@ -87,7 +86,7 @@ pub fn endpoint(server: &Sim, key: Option<&str>) -> grid_bench::Endpoint {
     grid_bench::Endpoint {
         base_url: server.base_url(),
         model: "tiny".into(),
-        api_key: key.map(|k| grid_bench::ApiKey::new(k.to_string())),
+        api_key: key.map(|k| grid_core::Secret::new(k.to_string())),
     }
 }
 
