@@ -35,7 +35,7 @@ fn a_killed_child_is_dead_even_before_it_is_reaped() {
     let pid = child.id();
     assert!(pid_alive(pid));
     assert!(group_alive(pid), "its own group");
-    assert_eq!(signal_group(pid, Signal::Kill).expect("signal"), true);
+    assert!(signal_group(pid, Signal::Kill).expect("signal"), "delivered");
     // Unreaped, it is a zombie: not alive, for the lock and the sweeps.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while pid_alive(pid) {
@@ -44,8 +44,8 @@ fn a_killed_child_is_dead_even_before_it_is_reaped() {
     }
     child.wait().expect("reap");
     assert!(!group_alive(pid));
-    assert_eq!(signal_process(pid, Signal::Terminate).expect("no error"), false);
-    assert_eq!(signal_group(pid, Signal::Terminate).expect("no error"), false);
+    assert!(!signal_process(pid, Signal::Terminate).expect("no error"), "nothing to signal");
+    assert!(!signal_group(pid, Signal::Terminate).expect("no error"), "no group");
 }
 
 #[test]
