@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use grid_bench::Endpoint;
 use grid_bench::client::{Client, ClientConfig, RequestRecord};
 use grid_bench::openai::{ChatMessage, ChatRequest};
-use grid_core::percentile_sorted;
-use grid_bench::Endpoint;
 use grid_core::Secret;
+use grid_core::percentile_sorted;
 use tokio_util::sync::CancellationToken;
 
 const OUTPUT_TOKENS: u32 = 64;

@@ -14,9 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
-use grid_sys::{
-    Signal, group_alive, hostname, process_matches, process_start_ticks, signal_group,
-};
+use grid_sys::{Signal, group_alive, hostname, process_matches, process_start_ticks, signal_group};
 
 use crate::owner::Owner;
 use crate::profile::{Profile, ResolvedProfile};

@@ -22,8 +22,8 @@ use crate::SearchError;
 use crate::rank::{ConfigStatus, Ranking, rank};
 use crate::report::write_report;
 use crate::store::{
-    ConfigResult, Manifest, RunLock, RunStore, now_unix_ms, read_json, utc_date,
-    write_atomic, write_json_atomic,
+    ConfigResult, Manifest, RunLock, RunStore, now_unix_ms, read_json, utc_date, write_atomic,
+    write_json_atomic,
 };
 
 /// One archived run in `archives/index.json`.

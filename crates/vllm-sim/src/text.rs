@@ -187,7 +187,10 @@ mod tests {
         let draws: Vec<usize> = (0..8).map(|_| rng.range(1, 4)).collect();
         assert_eq!(draws, [2, 2, 3, 4, 3, 4, 4, 1]);
         // Token ids are FNV-1a of the piece, mapped into the vocabulary.
-        assert_eq!(tokenize("a"), [256 + (0xaf63_dc4c_8601_ec8c_u64 % (u64::from(EOS) - 256)) as u32]);
+        assert_eq!(
+            tokenize("a"),
+            [256 + (0xaf63_dc4c_8601_ec8c_u64 % (u64::from(EOS) - 256)) as u32]
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use axum::routing::post;
+use grid_bench::Endpoint;
 use grid_bench::client::{Client, ClientConfig, FailureKind};
 use grid_bench::openai::{ChatMessage, ChatRequest};
-use grid_bench::Endpoint;
 use grid_core::Secret;
 use tokio_util::sync::CancellationToken;
 

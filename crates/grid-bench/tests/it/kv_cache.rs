@@ -66,7 +66,11 @@ async fn prefix_caching_on_gives_a_confirmed_acceleration() {
     // The interval is grid-core's one bootstrap of the iterations, with the
     // configured resamples and the run's seed: what the ranking recomputes
     // when it pools repeats.
-    let samples: Vec<f64> = kv.iterations.iter().filter_map(|i| i.acceleration).collect();
+    let samples: Vec<f64> = kv
+        .iterations
+        .iter()
+        .filter_map(|i| i.acceleration)
+        .collect();
     assert_eq!(
         Some(estimate),
         grid_core::bootstrap_median(&samples, report.config.bootstrap_resamples, 7)
@@ -125,7 +129,9 @@ async fn progress_is_reported_as_events() {
     );
     let requests = events
         .iter()
-        .filter(|e| matches!(e, BatteryEvent::RequestFinished { benchmark, .. } if *benchmark == kv))
+        .filter(
+            |e| matches!(e, BatteryEvent::RequestFinished { benchmark, .. } if *benchmark == kv),
+        )
         .count() as u64;
     assert_eq!(requests, outcome.requests_total);
     assert_eq!(events.len() as u64, requests + 2, "{events:#?}");

@@ -14,7 +14,10 @@ fn bootstrap_is_reproducible_from_its_seed_and_brackets_the_median() {
     let single = bootstrap_median(&[2.0], 100, 1).expect("estimate");
     assert_eq!((single.ci95_low, single.ci95_high), (2.0, 2.0));
     let x = bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).expect("estimate");
-    assert_eq!(x, bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap());
+    assert_eq!(
+        x,
+        bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap()
+    );
     assert!(x.ci95_low <= 3.0 && 3.0 <= x.ci95_high);
 }
 

@@ -7,7 +7,11 @@ fn splitmix64_sequences_are_pinned() {
     let mut zero = SplitMix64::new(0);
     assert_eq!(
         [zero.next_u64(), zero.next_u64(), zero.next_u64()],
-        [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4, 0x06c4_5d18_8009_454f]
+        [
+            0xe220_a839_7b1d_cdaf,
+            0x6e78_9e6a_a1b9_65f4,
+            0x06c4_5d18_8009_454f
+        ]
     );
     let mut rng = SplitMix64::new(42);
     assert_eq!(

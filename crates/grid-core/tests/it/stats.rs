@@ -32,7 +32,11 @@ fn median_and_mean_have_no_value_for_an_empty_sample() {
         &[
             ("odd", vec![3.0, 1.0, 2.0], (Some(2.0), Some(2.0))),
             ("even", vec![4.0, 1.0, 2.0, 3.0], (Some(2.5), Some(2.5))),
-            ("non-finite ignored", vec![1.0, f64::NAN, 3.0], (Some(2.0), Some(2.0))),
+            (
+                "non-finite ignored",
+                vec![1.0, f64::NAN, 3.0],
+                (Some(2.0), Some(2.0)),
+            ),
             ("empty", vec![], (None, None)),
             ("only non-finite", vec![f64::INFINITY], (None, None)),
         ],

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use grid_core::Estimate;
 use grid_plan::{ConfigId, Plan};
 use grid_search::store::{
-    ConfigResult, ConfigTiming, FailureRecord, HostFacts, Manifest, Measurement,
-    RepeatResult, RunOutcome, STORE_FORMAT_VERSION, Seeds,
+    ConfigResult, ConfigTiming, FailureRecord, HostFacts, Manifest, Measurement, RepeatResult,
+    RunOutcome, STORE_FORMAT_VERSION, Seeds,
 };
 
 pub fn plan(extra: &str) -> Plan {

@@ -232,7 +232,10 @@ fn one_seed_gives_one_interval_in_the_battery_and_the_ranking() {
     let r = results(vec![completed(&plan, 0, vec![first.clone()])]);
     let ranked = rank(&plan, &r);
     assert_eq!(
-        ranked.get(&plan.configs[0].id).unwrap().kv_cache_acceleration,
+        ranked
+            .get(&plan.configs[0].id)
+            .unwrap()
+            .kv_cache_acceleration,
         first.kv_cache_acceleration
     );
 
@@ -247,7 +250,11 @@ fn one_seed_gives_one_interval_in_the_battery_and_the_ranking() {
     let id = &plan.configs[1].id;
     let expected = bootstrap_median(&pooled, resamples, acceleration_seed(id));
     assert!(expected.is_some());
-    let r = results(vec![completed(&plan, 1, vec![first.clone(), second.clone()])]);
+    let r = results(vec![completed(
+        &plan,
+        1,
+        vec![first.clone(), second.clone()],
+    )]);
     let ranked = rank(&plan, &r);
     assert_eq!(ranked.get(id).unwrap().kv_cache_acceleration, expected);
     assert_eq!(

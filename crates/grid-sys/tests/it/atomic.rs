@@ -31,7 +31,10 @@ fn a_write_replaces_the_whole_file_and_leaves_no_temporary() {
 fn umask_guess(dir: &std::path::Path) -> u32 {
     let probe = dir.join("probe");
     std::fs::write(&probe, b"").expect("probe");
-    let mode = std::fs::metadata(&probe).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(&probe)
+        .expect("meta")
+        .permissions()
+        .mode();
     std::fs::remove_file(&probe).expect("remove probe");
     !mode & 0o044
 }

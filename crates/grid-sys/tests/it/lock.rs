@@ -39,7 +39,10 @@ fn a_lock_held_by_another_process_is_refused_and_freed_by_its_kill() {
             None => break,
             Some(lock) => drop(lock),
         }
-        assert!(std::time::Instant::now() < deadline, "the child never took it");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never took it"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().expect("SIGKILL");

@@ -11,7 +11,10 @@ fn this_process_is_alive_and_has_a_start_time() {
     assert!(pid_alive(me));
     let ticks = process_start_ticks(me).expect("procfs");
     assert!(process_matches(me, Some(ticks)));
-    assert!(!process_matches(me, Some(ticks + 1)), "another start time is another process");
+    assert!(
+        !process_matches(me, Some(ticks + 1)),
+        "another start time is another process"
+    );
     assert!(process_matches(me, None));
 }
 
@@ -35,7 +38,10 @@ fn a_killed_child_is_dead_even_before_it_is_reaped() {
     let pid = child.id();
     assert!(pid_alive(pid));
     assert!(group_alive(pid), "its own group");
-    assert!(signal_group(pid, Signal::Kill).expect("signal"), "delivered");
+    assert!(
+        signal_group(pid, Signal::Kill).expect("signal"),
+        "delivered"
+    );
     // Unreaped, it is a zombie: not alive, for the lock and the sweeps.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while pid_alive(pid) {
@@ -44,8 +50,14 @@ fn a_killed_child_is_dead_even_before_it_is_reaped() {
     }
     child.wait().expect("reap");
     assert!(!group_alive(pid));
-    assert!(!signal_process(pid, Signal::Terminate).expect("no error"), "nothing to signal");
-    assert!(!signal_group(pid, Signal::Terminate).expect("no error"), "no group");
+    assert!(
+        !signal_process(pid, Signal::Terminate).expect("no error"),
+        "nothing to signal"
+    );
+    assert!(
+        !signal_group(pid, Signal::Terminate).expect("no error"),
+        "no group"
+    );
 }
 
 #[test]
