@@ -107,7 +107,7 @@ fn derived_seeds_and_hashes_are_unchanged() {
     let id = grid_plan::ConfigId("abc".into());
     // fnv1a64("42:abc:0"), as the derivation recorded in manifests says.
     assert_eq!(derive_seed(42, &id, 0), 16_120_428_877_593_774_663);
-    // grid-plan keeps its own copy until its split lands; they must agree.
+    // grid-plan's ID formula goes through the same function.
     for text in ["", "a", "foobar", "42:abc:0", "{\"max-model-len\":8192}"] {
         assert_eq!(
             grid_core::fnv1a64(text.as_bytes()),
