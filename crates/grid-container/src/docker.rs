@@ -15,13 +15,13 @@ use bollard::query_parameters::{
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use grid_sys::Owner;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
-use crate::owner::Owner;
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{ReadinessConfig, exit_within};
 use crate::{

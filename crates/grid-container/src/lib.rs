@@ -13,7 +13,6 @@ mod diagnose;
 mod docker;
 mod interpolate;
 mod logs;
-mod owner;
 mod process;
 mod profile;
 mod ready;
@@ -32,7 +31,6 @@ pub use diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
 pub use docker::{DaemonUnavailable, DockerBackend, DockerBackendConfig, labels};
 pub use interpolate::UnresolvedVariable;
 pub use logs::{LogFileError, TAIL_LINES};
-pub use owner::Owner;
 pub use process::{PidRecord, ProcessBackend, ProcessBackendConfig};
 pub use profile::{
     DEFAULT_SERVER_PORT, EnvEntry, GpuRequest, Healthcheck, LoadedProfile, PortMapping,

@@ -7,6 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use grid_plan::FlagSetting;
+use grid_sys::{
+    Owner, Signal, group_alive, hostname, process_matches, process_start_ticks, signal_group,
+};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,9 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
-use grid_sys::{Signal, group_alive, hostname, process_matches, process_start_ticks, signal_group};
-
-use crate::owner::Owner;
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{ReadinessConfig, exit_within};
 use crate::render::render_command;

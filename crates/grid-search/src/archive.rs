@@ -100,8 +100,8 @@ pub fn archive_run(
     if let Some(owner) = RunLock::live_owner(store) {
         return Err(SearchError::Locked {
             run_id: store.run_id.clone(),
-            pid: owner.pid,
-            host: owner.host,
+            pid: owner.process.pid,
+            host: owner.process.host,
             path: store.lock_path(),
         });
     }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use grid_core::Estimate;
 use grid_plan::{ConfigId, Plan, PlannedConfig};
-use grid_sys::{hostname, process_matches, process_start_ticks};
+use grid_sys::{Owner, hostname};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -623,36 +623,28 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 // ---------------------------------------------------------------------------
 // The lock.
 
-/// Who holds a run's lock.
+/// Who holds a run's lock: the process (pid, start time, host; the same
+/// JSON keys as before) and since when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockOwner {
-    pub pid: u32,
-    pub host: String,
-    /// The process's start time in clock ticks since boot (Linux), so a
-    /// recycled pid is not mistaken for the owner.
-    pub start_ticks: Option<u64>,
+    #[serde(flatten)]
+    pub process: Owner,
     pub since_unix_ms: u64,
 }
 
 impl LockOwner {
     fn current() -> Self {
-        let pid = std::process::id();
         LockOwner {
-            pid,
-            host: hostname(),
-            start_ticks: process_start_ticks(pid),
+            process: Owner::current(),
             since_unix_ms: now_unix_ms(),
         }
     }
 
-    /// Whether the owner is a live process (on this host).
+    /// Whether the owner is a live process. A lock taken on another host
+    /// (a run directory on a shared filesystem) counts as live: we cannot
+    /// tell, so the user removes it.
     pub fn is_alive(&self) -> bool {
-        if self.host != hostname() {
-            // A run directory on a shared filesystem locked elsewhere: we
-            // cannot tell, so treat it as live; the user removes the lock.
-            return true;
-        }
-        process_matches(self.pid, self.start_ticks)
+        self.process.is_alive()
     }
 }
 
@@ -675,16 +667,19 @@ impl RunLock {
         for _ in 0..3 {
             if path.exists() {
                 match read_json::<LockOwner>(&path) {
-                    Ok(owner) if owner.is_alive() && owner.pid != std::process::id() => {
+                    Ok(owner) if owner.is_alive() && owner.process.pid != std::process::id() => {
                         return Err(SearchError::Locked {
                             run_id: store.run_id.clone(),
-                            pid: owner.pid,
-                            host: owner.host,
+                            pid: owner.process.pid,
+                            host: owner.process.host,
                             path: path.clone(),
                         });
                     }
                     Ok(owner) => {
-                        tracing::info!(pid = owner.pid, "taking over the lock of a dead process");
+                        tracing::info!(
+                            pid = owner.process.pid,
+                            "taking over the lock of a dead process"
+                        );
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "the lock file cannot be read; taking it over");
@@ -732,7 +727,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         // Remove it only if it is still ours.
         if let Ok(owner) = read_json::<LockOwner>(&self.path) {
-            if owner.pid == self.owner.pid {
+            if owner.process.pid == self.owner.process.pid {
                 let _ = fs::remove_file(&self.path);
             }
         }

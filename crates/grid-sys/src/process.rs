@@ -6,6 +6,7 @@ use std::io;
 use rustix::process::{
     Pid, kill_process, kill_process_group, test_kill_process, test_kill_process_group,
 };
+use serde::{Deserialize, Serialize};
 
 /// The signals vllm-grid sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,5 +134,38 @@ pub fn hostname() -> String {
         "localhost".to_string()
     } else {
         name
+    }
+}
+
+/// A process as recorded in a lock file, a pid file or container labels:
+/// its pid, its start time (so a reused pid is not mistaken for it) and its
+/// host (a pid means nothing on another machine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_ticks: Option<u64>,
+    pub host: String,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self {
+            pid,
+            start_ticks: process_start_ticks(pid),
+            host: hostname(),
+        }
+    }
+
+    /// Whether it still runs. Only meaningful on its own host: a process on
+    /// another host counts as alive, so we never take its lock or touch its
+    /// servers.
+    pub fn is_alive(&self) -> bool {
+        if self.host != hostname() {
+            return true;
+        }
+        process_matches(self.pid, self.start_ticks)
     }
 }

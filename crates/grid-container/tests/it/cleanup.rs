@@ -7,10 +7,9 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use grid_container::{
-    Backend, DockerBackend, DockerBackendConfig, FailureClass, Owner, RunningServer, SweepOptions,
-    labels,
+    Backend, DockerBackend, DockerBackendConfig, FailureClass, RunningServer, SweepOptions, labels,
 };
-use grid_sys::{hostname, pid_alive};
+use grid_sys::{Owner, hostname, pid_alive};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;

@@ -1,8 +1,8 @@
 use std::os::unix::process::CommandExt;
 
 use grid_sys::{
-    Signal, group_alive, hostname, pid_alive, process_matches, process_start_ticks, signal_group,
-    signal_process,
+    Owner, Signal, group_alive, hostname, pid_alive, process_matches, process_start_ticks,
+    signal_group, signal_process,
 };
 
 #[test]
@@ -77,4 +77,43 @@ fn signal_numbers_are_the_kernel_ones() {
 fn the_host_name_is_the_kernel_one() {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("procfs");
     assert_eq!(hostname(), kernel.trim());
+}
+
+#[test]
+fn an_owner_is_alive_while_its_process_runs_and_always_on_another_host() {
+    let me = Owner::current();
+    assert_eq!(me.pid, std::process::id());
+    assert!(me.is_alive());
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let pid = child.id();
+    // With its start time recorded, a reuse of the pid cannot pass for it.
+    let start_ticks = process_start_ticks(pid);
+    assert!(start_ticks.is_some());
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let gone = Owner {
+        pid,
+        start_ticks,
+        host: hostname(),
+    };
+    assert!(!gone.is_alive());
+    // A pid on another machine cannot be checked: never treat it as dead.
+    let elsewhere = Owner {
+        host: format!("{}-elsewhere", hostname()),
+        ..gone
+    };
+    assert!(elsewhere.is_alive());
+    // The JSON keys of lock files, pid files and labels.
+    let json = serde_json::to_value(&me).expect("json");
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["host", "pid", "start_ticks"]);
 }
