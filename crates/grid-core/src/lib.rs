@@ -13,6 +13,7 @@ pub mod hash;
 pub mod rng;
 pub mod secret;
 pub mod stats;
+pub mod testing;
 
 pub use bootstrap::{DEFAULT_RESAMPLES, bootstrap_median};
 pub use estimate::Estimate;

@@ -4,7 +4,8 @@ use crate::scratch_dir;
 
 #[test]
 fn one_holder_at_a_time_and_released_on_drop() {
-    let dir = scratch_dir("lock");
+    let scratch = scratch_dir();
+    let dir = scratch.path();
     let path = dir.join("lock");
     let held = FileLock::try_exclusive(&path)
         .expect("opens")
@@ -16,12 +17,12 @@ fn one_holder_at_a_time_and_released_on_drop() {
     let again = FileLock::try_exclusive(&path).expect("opens");
     assert!(again.is_some(), "released when the holder is dropped");
     drop(again);
-    std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
 #[test]
 fn a_lock_held_by_another_process_is_refused_and_freed_by_its_kill() {
-    let dir = scratch_dir("lock-child");
+    let scratch = scratch_dir();
+    let dir = scratch.path();
     let path = dir.join("lock");
     // The shell opens the file as fd 9, flock(1) locks that open file
     // description, and `exec sleep` keeps it: the sleeping process is the
@@ -51,5 +52,4 @@ fn a_lock_held_by_another_process_is_refused_and_freed_by_its_kill() {
         FileLock::try_exclusive(&path).expect("opens").is_some(),
         "a killed holder's lock is free at once"
     );
-    std::fs::remove_dir_all(&dir).expect("clean up");
 }
