@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use grid_bench::Endpoint;
 use grid_bench::client::{Client, ClientConfig, RequestRecord};
 use grid_bench::openai::{ChatMessage, ChatRequest};
-use grid_bench::stats::percentile_sorted;
-use grid_bench::{ApiKey, Endpoint};
+use grid_core::Secret;
+use grid_core::percentile_sorted;
 use tokio_util::sync::CancellationToken;
 
 const OUTPUT_TOKENS: u32 = 64;
@@ -314,7 +315,7 @@ async fn bench(runtime_name: &str) -> Result<(), String> {
         &Endpoint {
             base_url: base_url.clone(),
             model: "tiny".into(),
-            api_key: Some(ApiKey::new("bench-key".into())),
+            api_key: Some(Secret::new("bench-key")),
         },
         ClientConfig {
             request_timeout: Duration::from_secs(60),

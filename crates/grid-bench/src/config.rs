@@ -106,7 +106,7 @@ impl Default for BatteryConfig {
             enabled: BenchmarkName::ALL.to_vec(),
             request_timeout_s: 300.0,
             min_successful_samples: 3,
-            bootstrap_resamples: 2000,
+            bootstrap_resamples: grid_core::DEFAULT_RESAMPLES,
             slo: SloConfig::default(),
             kv_cache: KvCacheConfig::default(),
             long_conversation: LongConversationConfig::default(),

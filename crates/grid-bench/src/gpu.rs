@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::stats::Distribution;
+use grid_core::Distribution;
 
 /// The fields the sampler asks for, in order.
 pub const QUERY_FIELDS: [&str; 6] = [

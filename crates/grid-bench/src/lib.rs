@@ -1,7 +1,8 @@
 //! The benchmark battery of vllm-grid: a streaming client for
-//! OpenAI-compatible vLLM endpoints, statistics, `/metrics` scraping,
+//! OpenAI-compatible vLLM endpoints, `/metrics` scraping,
 //! `nvidia-smi` sampling and seven benchmarks that each measure a quantity
-//! by a written definition (see the crate README).
+//! by a written definition (see the crate README). Statistics and the
+//! bootstrap are grid-core's; progress is reported as [`BatteryEvent`]s.
 
 pub mod benchmarks;
 pub mod chunk_scan;
@@ -12,16 +13,17 @@ pub mod gpu;
 pub mod grading;
 pub mod metrics;
 pub mod openai;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod schema;
 pub mod sse;
-pub mod stats;
 pub mod summary;
 
 pub use client::{Client, ClientConfig, Exchange, Failure, FailureKind, Reply, RequestRecord};
 pub use config::{BatteryConfig, BenchmarkName, ConfigError};
-pub use endpoint::{ApiKey, Endpoint};
+pub use endpoint::Endpoint;
+pub use progress::{BatteryEvent, BatteryProgress};
 pub use report::{
     BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table,
 };
@@ -29,4 +31,3 @@ pub use run::{
     BatteryError, BatteryRun, RunOptions, run_battery, run_battery_isolated,
     run_battery_with_records,
 };
-pub use stats::Estimate;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use crate::client::RequestRecord;
 use crate::config::{BatteryConfig, BenchmarkName};
 use crate::gpu::GpuProfile;
 use crate::metrics::MetricsDelta;
-use crate::stats::Estimate;
+use grid_core::Estimate;
 
 /// How a benchmark ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,36 +336,13 @@ pub enum WriteError {
     },
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename, then fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let error = |source| WriteError::Write {
+/// Writes `bytes` to `path` atomically ([`grid_sys::write_atomic`]: a
+/// reader sees the old file or the new one, never half of it).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    grid_sys::write_atomic(path, bytes).map_err(|source| WriteError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let directory = path.parent().unwrap_or_else(|| Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, path)?;
-        if let Ok(directory) = std::fs::File::open(directory) {
-            // Directory fsync makes the rename durable; not every
-            // filesystem supports it, and the data is already safe.
-            let _ = directory.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result.map_err(error)
+    })
 }
 
 /// Writes the report files into `out_dir`: `battery.json` (the whole

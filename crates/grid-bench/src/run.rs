@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -15,25 +15,39 @@ use crate::config::{BatteryConfig, BenchmarkName, ConfigError};
 use crate::endpoint::Endpoint;
 use crate::gpu::{GpuAlertThresholds, GpuProfile, sample_until};
 use crate::metrics::{MetricsDelta, MetricsSnapshot};
+use crate::progress::{BatteryEvent, BatteryProgress};
 use crate::report::{
     BatteryReport, BenchmarkDetails, BenchmarkOutcome, EndpointInfo, Headline, OutcomeStatus,
     WriteError, write_outputs,
 };
 
 /// How to run the battery (not what to measure: that is [`BatteryConfig`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Run only these benchmarks (intersected with `config.enabled`).
     pub only: Option<Vec<BenchmarkName>>,
     /// Write `battery.json`, one JSON per benchmark and `records.jsonl` here.
     pub out_dir: Option<PathBuf>,
-    pub progress: Option<MultiProgress>,
+    /// Receives a [`BatteryEvent`] per benchmark start, request and end.
+    pub progress: Option<Arc<dyn BatteryProgress>>,
     /// Firing it drops in-flight requests and makes `run_battery` return
     /// [`BatteryError::Cancelled`].
     pub cancel: CancellationToken,
     /// Seeds the bootstrap and the filler text. Prompts also carry a per-run
     /// nonce, so two runs with one seed never share cached prefixes.
     pub seed: u64,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("only", &self.only)
+            .field("out_dir", &self.out_dir)
+            .field("progress", &self.progress.as_ref().map(|_| "a sink"))
+            .field("cancel", &self.cancel)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,17 +177,13 @@ pub async fn run_battery_with_records(
         if options.cancel.is_cancelled() {
             return Err(BatteryError::Cancelled);
         }
-        let progress = options.progress.as_ref().map(|multi| {
-            let bar = multi.add(ProgressBar::new(expected_requests(config, name)));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>18} [{bar:30}] {pos}/{len} requests {elapsed}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_prefix(name.as_str());
-            bar
-        });
+        let progress = options.progress.clone();
+        if let Some(progress) = &progress {
+            progress.event(&BatteryEvent::BenchmarkStarted {
+                benchmark: name,
+                expected_requests: expected_requests(config, name),
+            });
+        }
         let context = Context {
             client: client.clone(),
             config,
@@ -181,6 +191,7 @@ pub async fn run_battery_with_records(
             seed: options.seed,
             run_nonce: run_nonce.clone(),
             records: record_sender.clone(),
+            benchmark: name,
             progress: progress.clone(),
         };
         // gpu_profile samples while the concurrency benchmark runs.
@@ -202,11 +213,16 @@ pub async fn run_battery_with_records(
             }
             None => None,
         };
-        if let Some(bar) = &progress {
-            // Cleared, not left: a search runs the battery per config and
-            // repeat, and finished bars would pile up; the outcome is
-            // reported by the caller (table or per-config line).
-            bar.finish_and_clear();
+        if let Some(progress) = &progress {
+            progress.event(&match &outcome {
+                Ok(outcome) => BatteryEvent::BenchmarkFinished {
+                    benchmark: name,
+                    requests_total: outcome.requests_total,
+                    requests_failed: outcome.requests_failed,
+                    status: outcome.status.clone(),
+                },
+                Err(Cancelled) => BatteryEvent::BenchmarkCancelled { benchmark: name },
+            });
         }
         let outcome = outcome.map_err(|Cancelled| BatteryError::Cancelled)?;
         outcomes.push(outcome);
@@ -364,6 +380,7 @@ async fn run_one(
         seed: context.seed,
         run_nonce: context.run_nonce.clone(),
         records: sender,
+        benchmark: name,
         progress: context.progress.clone(),
     };
     let cancel = context.cancel.clone();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::RequestRecord;
 use crate::config::SloConfig;
-use crate::stats::Distribution;
+use grid_core::Distribution;
 
 /// Where latencies count from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

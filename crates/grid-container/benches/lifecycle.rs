@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use grid_container::render_command;
 use grid_container::{
     Backend, DockerBackend, DockerBackendConfig, LaunchSpec, ProcessBackend, ProcessBackendConfig,
-    Profile, Secret, load_profile,
+    Profile, load_profile,
 };
+use grid_core::Secret;
 use grid_plan::FlagSetting;
 use tokio_util::sync::CancellationToken;
 

@@ -15,13 +15,13 @@ use bollard::query_parameters::{
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use grid_sys::Owner;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
-use crate::owner::{Owner, host_name};
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{ReadinessConfig, exit_within};
 use crate::{
@@ -631,7 +631,7 @@ impl DockerBackend {
                 operation: "list containers",
                 source,
             })?;
-        let this_host = host_name();
+        let this_host = grid_sys::hostname();
         let mut report = SweepReport::default();
         for container in containers {
             let Some(id) = container.id.clone() else {

@@ -13,7 +13,6 @@ mod diagnose;
 mod docker;
 mod interpolate;
 mod logs;
-mod owner;
 mod process;
 mod profile;
 mod ready;
@@ -24,13 +23,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use grid_core::Secret;
+
 use tokio_util::sync::CancellationToken;
 
 pub use diagnose::{ExitInfo, FailureClass, LaunchFailure, diagnose};
 pub use docker::{DaemonUnavailable, DockerBackend, DockerBackendConfig, labels};
 pub use interpolate::UnresolvedVariable;
 pub use logs::{LogFileError, TAIL_LINES};
-pub use owner::{Owner, host_name, process_exists};
 pub use process::{PidRecord, ProcessBackend, ProcessBackendConfig};
 pub use profile::{
     DEFAULT_SERVER_PORT, EnvEntry, GpuRequest, Healthcheck, LoadedProfile, PortMapping,
@@ -40,7 +40,7 @@ pub use profile::{
 };
 pub use ready::ReadinessConfig;
 pub use render::{flag_value, render_command, served_model_from_command, setting_tokens};
-pub use secret::{Redactor, Secret};
+pub use secret::Redactor;
 
 /// What one configuration's server needs to start.
 #[derive(Debug, Clone)]
@@ -334,12 +334,12 @@ pub enum TeardownError {
     StillPresent { container: String },
     #[error("cannot signal process group {pgid}")]
     Signal {
-        pgid: i32,
+        pgid: u32,
         #[source]
         source: std::io::Error,
     },
     #[error("processes of group {pgid} are still running after SIGKILL; check `ps -g {pgid}`")]
-    ProcessesRemain { pgid: i32 },
+    ProcessesRemain { pgid: u32 },
 }
 
 /// Options for sweeping leftovers.

@@ -2,12 +2,14 @@
 //! its own process group, with a pid file so a later start can sweep it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use grid_plan::FlagSetting;
+use grid_sys::{
+    Owner, Signal, group_alive, hostname, process_matches, process_start_ticks, signal_group,
+};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,9 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::{ExitInfo, FailureClass, LaunchFailure};
 use crate::logs::LogSink;
-use crate::owner::{
-    Owner, group_exists, host_name, process_matches, process_start_ticks, send_signal,
-};
 use crate::profile::{Profile, ResolvedProfile};
 use crate::ready::{ReadinessConfig, exit_within};
 use crate::render::render_command;
@@ -58,7 +57,7 @@ impl ProcessBackendConfig {
 pub struct PidRecord {
     pub pid: u32,
     /// The process group (the server leads its own group).
-    pub pgid: i32,
+    pub pgid: u32,
     pub start_ticks: Option<u64>,
     pub owner: Owner,
     pub run_id: String,
@@ -216,7 +215,8 @@ impl ProcessBackend {
                 format!("{} exited at once", argv[0]),
             ));
         };
-        let pgid = i32::try_from(pid).unwrap_or(i32::MAX);
+        // The server leads its own group (`process_group(0)`).
+        let pgid = pid;
         let record = PidRecord {
             pid,
             pgid,
@@ -311,7 +311,7 @@ impl ProcessBackend {
                 });
             }
         };
-        let this_host = host_name();
+        let this_host = hostname();
         for entry in entries {
             let entry = entry.map_err(|source| SweepError::StateDir {
                 path: directory.clone(),
@@ -372,22 +372,10 @@ fn pid_file_name(spec: &LaunchSpec, pid: u32) -> String {
     )
 }
 
-/// Writes a pid file through a temporary file, fsync and rename.
+/// Writes a pid file atomically, so the sweep never reads half of one.
 fn write_atomically(path: &Path, record: &PidRecord) -> std::io::Result<()> {
     let text = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("pid.tmp");
-    {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, path)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(directory) = std::fs::File::open(parent) {
-            let _ = directory.sync_all();
-        }
-    }
-    Ok(())
+    grid_sys::write_atomic(path, &text)
 }
 
 fn free_port(host: &str) -> Result<u16, LaunchFailure> {
@@ -450,33 +438,33 @@ async fn pump(mut reader: impl tokio::io::AsyncRead + Unpin, stream: usize, sink
 
 /// SIGTERM to the group, wait up to `grace`, then SIGKILL; returns whether
 /// SIGKILL was needed.
-async fn stop_group(pgid: i32, grace: Duration) -> bool {
-    if !group_exists(pgid) {
+async fn stop_group(pgid: u32, grace: Duration) -> bool {
+    if !group_alive(pgid) {
         return false;
     }
-    let _ = send_signal(-pgid, libc::SIGTERM);
+    let _ = signal_group(pgid, Signal::Terminate);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if !group_exists(pgid) {
+        if !group_alive(pgid) {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = send_signal(-pgid, libc::SIGKILL);
+    let _ = signal_group(pgid, Signal::Kill);
     true
 }
 
 /// Kills the process group and removes the pid file when dropped, unless
 /// disarmed after an orderly teardown. Synchronous: a signal needs no runtime.
 struct ProcessGuard {
-    pgid: Option<i32>,
+    pgid: Option<u32>,
     pid_file: PathBuf,
 }
 
 impl Drop for ProcessGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
-            let _ = send_signal(-pgid, libc::SIGKILL);
+            let _ = signal_group(pgid, Signal::Kill);
             let _ = std::fs::remove_file(&self.pid_file);
         }
     }
@@ -531,30 +519,29 @@ impl ProcessServer {
         grace: Duration,
     ) -> Result<TeardownReport, TeardownError> {
         let started = Instant::now();
-        let pgid = i32::try_from(self.pid).unwrap_or(i32::MAX);
+        let pgid = self.pid;
         let mut killed = false;
         let mut exit = self.exit.borrow().clone();
         if exit.is_none() {
-            if let Err(source) = send_signal(-pgid, libc::SIGTERM) {
-                if source.raw_os_error() != Some(libc::ESRCH) {
-                    return Err(TeardownError::Signal { pgid, source });
-                }
+            // A group already gone (Ok(false)) needs no signal.
+            if let Err(source) = signal_group(pgid, Signal::Terminate) {
+                return Err(TeardownError::Signal { pgid, source });
             }
             exit = self.wait_exit(grace).await;
             if exit.is_none() {
                 killed = true;
-                let _ = send_signal(-pgid, libc::SIGKILL);
+                let _ = signal_group(pgid, Signal::Kill);
                 exit = self.wait_exit(Duration::from_secs(10)).await;
             }
         }
         // Workers the server forked may outlive it: the group must be empty.
         let deadline = Instant::now() + grace.max(Duration::from_millis(500));
-        while group_exists(pgid) {
+        while group_alive(pgid) {
             if Instant::now() >= deadline {
                 killed = true;
-                let _ = send_signal(-pgid, libc::SIGKILL);
+                let _ = signal_group(pgid, Signal::Kill);
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if group_exists(pgid) {
+                if group_alive(pgid) {
                     return Err(TeardownError::ProcessesRemain { pgid });
                 }
                 break;

@@ -9,7 +9,9 @@ use serde_yaml::Value;
 
 use crate::interpolate::{self, Expander, UnresolvedVariable};
 use crate::render::{flag_value, served_model_from_command};
-use crate::secret::{Redactor, Secret};
+use grid_core::Secret;
+
+use crate::secret::Redactor;
 
 /// The port `vllm serve` listens on when the command does not say.
 pub const DEFAULT_SERVER_PORT: u16 = 8000;

@@ -1,37 +1,7 @@
-//! Secret values and the redactor that keeps them out of every file we write.
+//! The redactor that keeps secret values (see [`grid_core::Secret`]) out of
+//! every file we write.
 
 use std::fmt;
-
-/// A value that must never be printed, logged or written: an API key, a token,
-/// or anything substituted from the environment into a profile.
-///
-/// `Debug` and `Display` print `***`; the value is reachable only through
-/// [`Secret::expose`], so every use of the raw value is greppable.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The raw value, for the one place that needs it (an HTTP header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// Replaces every known secret value in a text with `***`.
 ///

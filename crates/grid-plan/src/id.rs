@@ -9,16 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::settings::{ExtraArg, ServerSettings, SettingValue, TYPED_KEYS};
 
-/// The 64-bit FNV-1a hash. Small, dependency-free and stable across
-/// platforms and Rust versions, which is all a config fingerprint needs.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
+/// The 64-bit FNV-1a hash, grid-core's (one implementation for config IDs,
+/// derived seeds and the simulator's token ids); re-exported because the
+/// ID formula is stated in terms of it.
+pub use grid_core::fnv1a64;
 
 /// A configuration's stable identity: 16 hex digits (see the crate docs).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use grid_container::Redactor;
+use grid_core::Estimate;
 use grid_plan::ConfigId;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,8 @@ use crate::SearchError;
 use crate::rank::{ConfigStatus, Ranking, rank};
 use crate::report::write_report;
 use crate::store::{
-    ConfigResult, Interval, Manifest, RunLock, RunStore, now_unix_ms, read_json, utc_date,
-    write_atomic, write_json_atomic,
+    ConfigResult, Manifest, RunLock, RunStore, now_unix_ms, read_json, utc_date, write_atomic,
+    write_json_atomic,
 };
 
 /// One archived run in `archives/index.json`.
@@ -99,8 +100,8 @@ pub fn archive_run(
     if let Some(owner) = RunLock::live_owner(store) {
         return Err(SearchError::Locked {
             run_id: store.run_id.clone(),
-            pid: owner.pid,
-            host: owner.host,
+            pid: owner.process.pid,
+            host: owner.process.host,
             path: store.lock_path(),
         });
     }
@@ -216,8 +217,8 @@ pub struct Comparison {
     pub id: ConfigId,
     pub archived_status: ConfigStatus,
     pub new_status: ConfigStatus,
-    pub archived_acceleration: Option<Interval>,
-    pub new_acceleration: Option<Interval>,
+    pub archived_acceleration: Option<Estimate>,
+    pub new_acceleration: Option<Estimate>,
     /// `within`: the new median lies in the archived 95 % interval;
     /// `overlapping`: the intervals overlap; `outside`; `status_changed`;
     /// `not_measured`.
@@ -360,7 +361,7 @@ pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking
     }
 }
 
-fn interval_text(interval: Option<Interval>) -> String {
+fn interval_text(interval: Option<Estimate>) -> String {
     interval
         .map(|a| format!("×{:.2} ({:.2}–{:.2})", a.median, a.ci95_low, a.ci95_high))
         .unwrap_or_else(|| "–".to_string())

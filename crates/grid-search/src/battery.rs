@@ -1,13 +1,20 @@
 //! The bridge to the battery: the plan's battery section as a
-//! [`grid_bench::BatteryConfig`], and a report's headline copied into a
+//! [`grid_bench::BatteryConfig`], the battery run with its events forwarded
+//! to the search's [`Progress`], and a report's headline copied into a
 //! [`Measurement`] for the result file.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use grid_bench::{BatteryConfig, BatteryReport, BenchmarkDetails, OutcomeStatus};
+use grid_bench::{
+    BatteryConfig, BatteryError, BatteryEvent, BatteryProgress, BatteryReport, BenchmarkDetails,
+    Endpoint, OutcomeStatus, RunOptions,
+};
+use tokio::sync::mpsc;
 
 use crate::SearchError;
-use crate::store::{Interval, Measurement};
+use crate::progress::{Progress, SearchEvent};
+use crate::store::Measurement;
 
 /// Deserialise the plan's `battery` object; errors name the path as
 /// `battery.<field>`.
@@ -68,12 +75,7 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
         .filter(|v| v.is_finite())
         .collect();
     Measurement {
-        kv_cache_acceleration: headline.kv_cache_acceleration.map(|e| Interval {
-            median: e.median,
-            ci95_low: e.ci95_low,
-            ci95_high: e.ci95_high,
-            samples: e.samples,
-        }),
+        kv_cache_acceleration: headline.kv_cache_acceleration,
         ttft_miss_ms: headline.ttft_miss_ms,
         ttft_hit_ms: headline.ttft_hit_ms,
         cache_confirmed_by_server: headline.cache_confirmed_by_server,
@@ -88,5 +90,52 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
         benchmarks_completed: completed,
         benchmarks_failed: failed,
         acceleration_samples: samples,
+        bootstrap_resamples: Some(report.config.bootstrap_resamples),
+    }
+}
+
+/// Runs the battery on its own thread ([`grid_bench::run_battery_isolated`])
+/// and forwards its events to `progress` as [`SearchEvent::Battery`].
+///
+/// The events cross a channel and reach `progress` on this task, so the
+/// battery's thread only sends and never waits on the terminal or a lock
+/// of the caller's.
+pub async fn run_battery_reporting(
+    progress: &dyn Progress,
+    config_name: &str,
+    endpoint: Endpoint,
+    battery: BatteryConfig,
+    mut options: RunOptions,
+) -> Result<BatteryReport, BatteryError> {
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    options.progress = Some(Arc::new(ChannelSink(sender)));
+    let forward = |event: BatteryEvent| {
+        progress.event(&SearchEvent::Battery {
+            config: config_name.to_string(),
+            event,
+        })
+    };
+    let run = grid_bench::run_battery_isolated(endpoint, battery, options);
+    tokio::pin!(run);
+    let result = loop {
+        tokio::select! {
+            result = &mut run => break result,
+            Some(event) = receiver.recv() => forward(event),
+        }
+    };
+    // Events sent just before the battery returned.
+    while let Ok(event) = receiver.try_recv() {
+        forward(event);
+    }
+    result
+}
+
+/// The battery's side of the channel.
+struct ChannelSink(mpsc::UnboundedSender<BatteryEvent>);
+
+impl BatteryProgress for ChannelSink {
+    fn event(&self, event: &BatteryEvent) {
+        // Closed only once the search stopped listening.
+        let _ = self.0.send(event.clone());
     }
 }

@@ -6,6 +6,8 @@
 //! Modules:
 //! * [`store`]: the run directory (manifest, journal, results, lock);
 //! * [`search`]: the loop, resume and the preflight checks;
+//! * [`progress`]: the events a search reports ([`SearchEvent`]);
+//! * [`battery`]: the bridge to the battery (its config, its run, its numbers);
 //! * [`rank`]: gates, champion, significance, recommendations;
 //! * [`report`]: Markdown, JSON and SVG reports;
 //! * [`archive`]: archive and reproduce;
@@ -14,6 +16,7 @@
 pub mod archive;
 pub mod battery;
 pub mod failpoint;
+pub mod progress;
 pub mod rank;
 pub mod report;
 pub mod search;
@@ -22,11 +25,10 @@ pub mod store;
 
 use std::path::PathBuf;
 
+pub use progress::{Phase, Progress, QuietProgress, SearchEvent};
 pub use rank::{ConfigStatus, Ranking, rank};
 pub use report::{ReportFiles, write_report};
-pub use search::{
-    Progress, QuietProgress, SearchMode, SearchOptions, SearchOutcome, SearchSetup, run_search,
-};
+pub use search::{SearchMode, SearchOptions, SearchOutcome, SearchSetup, run_search};
 pub use store::{ConfigResult, Manifest, RunStore};
 
 /// Everything that can go wrong in the search crate. Each variant is one

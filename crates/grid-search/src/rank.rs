@@ -1,12 +1,15 @@
 //! Ranking: gates, the champion, the significance of its lead, and
 //! recommendations per use case. Reads result files only (the battery's
-//! headline numbers copied into them); it never re-derives a metric.
+//! headline numbers copied into them); it never re-derives a metric from
+//! raw records.
 //!
 //! # Combining repeats
-//! * KV-cache acceleration: when the battery reports per-iteration values,
-//!   they are pooled across repeats and the interval is a seeded
-//!   percentile bootstrap of their median. Otherwise one repeat gives its own
-//!   interval, and several give the median of their medians with a half-width
+//! * KV-cache acceleration: one repeat gives the battery's own figure,
+//!   unchanged. Several repeats whose battery reports per-iteration values
+//!   pool those values, and the interval is grid-core's one bootstrap of
+//!   their median, with the battery's resample count and a seed derived
+//!   from the config ID ([`acceleration_seed`]). Several repeats without
+//!   per-iteration values give the median of their medians with a half-width
 //!   of `sqrt(Σ hᵢ²) / k` on each side (the standard error of a mean of
 //!   `k` independent estimates, applied to the 95 % half-widths).
 //! * Gate metrics take the worst repeat (highest error rate and
@@ -21,10 +24,11 @@
 
 use std::collections::BTreeMap;
 
+use grid_core::{Estimate, median};
 use grid_plan::{ConfigId, Plan, PlannedConfig, RankingGates};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ConfigResult, Interval, Measurement, RunOutcome};
+use crate::store::{ConfigResult, Measurement, RunOutcome};
 
 /// A config's place in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +67,7 @@ pub struct RankedConfig {
     pub status: ConfigStatus,
     /// 1 for the champion; None when not valid.
     pub rank: Option<usize>,
-    pub kv_cache_acceleration: Option<Interval>,
+    pub kv_cache_acceleration: Option<Estimate>,
     pub reasons: Vec<String>,
     pub failure_class: Option<String>,
     pub log_tail: Vec<String>,
@@ -111,70 +115,15 @@ impl Ranking {
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    })
-}
-
-fn percentile_sorted(sorted: &[f64], percent: f64) -> f64 {
-    if sorted.len() == 1 {
-        return sorted[0];
-    }
-    let rank = (percent / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lower = rank.floor() as usize;
-    let upper = rank.ceil() as usize;
-    sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower as f64)
-}
-
-/// Seeded percentile bootstrap of the median.
-pub fn bootstrap_median(values: &[f64], resamples: usize, seed: u64) -> Option<Interval> {
-    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let point = median(&mut finite.clone())?;
-    if finite.len() == 1 {
-        return Some(Interval {
-            median: point,
-            ci95_low: point,
-            ci95_high: point,
-            samples: 1,
-        });
-    }
-    let mut state = seed;
-    let mut next = || {
-        // SplitMix64.
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut medians = Vec::with_capacity(resamples);
-    let mut resample = vec![0.0; finite.len()];
-    for _ in 0..resamples.max(1) {
-        for slot in resample.iter_mut() {
-            *slot = finite[(next() % finite.len() as u64) as usize];
-        }
-        medians.push(median(&mut resample).unwrap_or(point));
-    }
-    medians.sort_by(f64::total_cmp);
-    Some(Interval {
-        median: point,
-        ci95_low: percentile_sorted(&medians, 2.5),
-        ci95_high: percentile_sorted(&medians, 97.5),
-        samples: finite.len(),
-    })
+/// The seed of a config's pooled acceleration interval: FNV-1a of its ID,
+/// so a re-rendered report gives the same interval.
+pub fn acceleration_seed(id: &ConfigId) -> u64 {
+    grid_core::fnv1a64(id.0.as_bytes())
 }
 
 /// The acceleration over repeats (see the module docs).
-pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<Interval> {
-    let estimates: Vec<Interval> = measurements
+pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<Estimate> {
+    let estimates: Vec<Estimate> = measurements
         .iter()
         .filter_map(|m| m.kv_cache_acceleration)
         .collect();
@@ -192,11 +141,17 @@ pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<
             .iter()
             .flat_map(|m| m.acceleration_samples.iter().copied())
             .collect();
-        return bootstrap_median(&pooled, 2000, seed);
+        // The battery's own bootstrap and resample count, so one seed gives
+        // one interval in the battery's report and here.
+        let resamples = measurements
+            .iter()
+            .find_map(|m| m.bootstrap_resamples)
+            .unwrap_or(grid_core::DEFAULT_RESAMPLES);
+        return grid_core::bootstrap_median(&pooled, resamples, seed);
     }
     let k = estimates.len() as f64;
-    let mut medians: Vec<f64> = estimates.iter().map(|e| e.median).collect();
-    let center = median(&mut medians)?;
+    let medians: Vec<f64> = estimates.iter().map(|e| e.median).collect();
+    let center = median(&medians)?;
     let lower = estimates
         .iter()
         .map(|e| (e.median - e.ci95_low).max(0.0).powi(2))
@@ -209,7 +164,7 @@ pub fn combine_acceleration(measurements: &[&Measurement], seed: u64) -> Option<
         .sum::<f64>()
         .sqrt()
         / k;
-    Some(Interval {
+    Some(Estimate {
         median: center,
         ci95_low: center - lower,
         ci95_high: center + upper,
@@ -221,12 +176,8 @@ fn med_of(
     measurements: &[&Measurement],
     pick: impl Fn(&Measurement) -> Option<f64>,
 ) -> Option<f64> {
-    let mut values: Vec<f64> = measurements
-        .iter()
-        .filter_map(|m| pick(m))
-        .filter(|v| v.is_finite())
-        .collect();
-    median(&mut values)
+    let values: Vec<f64> = measurements.iter().filter_map(|m| pick(m)).collect();
+    median(&values)
 }
 
 fn worst(
@@ -320,7 +271,7 @@ fn evaluate(
             .push("completed without any repeat recorded".to_string());
         return ranked;
     }
-    let seed = grid_plan::fnv1a64(config.id.0.as_bytes());
+    let seed = acceleration_seed(&config.id);
     ranked.kv_cache_acceleration = combine_acceleration(&measurements, seed);
     let error_rate = worst(&measurements, |m| m.request_error_rate, true);
     let degradation = worst(&measurements, |m| m.stability_degradation, true);
@@ -472,13 +423,13 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
 
 fn significance(first: &RankedConfig, second: &RankedConfig, repeats: u32) -> Significance {
     let (c, r) = (
-        first.kv_cache_acceleration.unwrap_or(Interval {
+        first.kv_cache_acceleration.unwrap_or(Estimate {
             median: 0.0,
             ci95_low: 0.0,
             ci95_high: 0.0,
             samples: 0,
         }),
-        second.kv_cache_acceleration.unwrap_or(Interval {
+        second.kv_cache_acceleration.unwrap_or(Estimate {
             median: 0.0,
             ci95_low: 0.0,
             ci95_high: 0.0,

@@ -21,6 +21,7 @@ use grid_plan::{Plan, PlannedConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::SearchError;
+use crate::progress::{Phase, Progress, SearchEvent};
 use crate::rank::ConfigRef;
 use crate::report::{ReportFiles, write_report};
 use crate::store::{
@@ -80,24 +81,6 @@ impl Default for SearchOptions {
         }
     }
 }
-
-/// Progress callbacks for the binary's bars. All methods have empty
-/// defaults.
-pub trait Progress: Send + Sync {
-    fn run_started(&self, _run_id: &str, _total: usize, _done: usize) {}
-    fn config_started(&self, _name: &str, _repeat: u32, _attempt: u32) {}
-    fn phase(&self, _name: &str, _phase: &str) {}
-    fn config_finished(&self, _name: &str, _summary: &str) {}
-    fn warning(&self, _message: &str) {}
-    /// Where the battery draws its benchmark bar, if anywhere.
-    fn battery_bars(&self) -> Option<indicatif::MultiProgress> {
-        None
-    }
-}
-
-/// No progress display (tests, `--quiet`).
-pub struct QuietProgress;
-impl Progress for QuietProgress {}
 
 /// How a search ended.
 #[derive(Debug)]
@@ -201,7 +184,7 @@ pub fn manifest_for(setup: &SearchSetup, backend: &str) -> Result<Manifest, Sear
 }
 
 pub fn profile_hash(text: &str) -> String {
-    format!("fnv1a64:{:016x}", grid_plan::fnv1a64(text.as_bytes()))
+    format!("fnv1a64:{:016x}", grid_core::fnv1a64(text.as_bytes()))
 }
 
 /// Differences between a recorded manifest and a new setup.
@@ -290,7 +273,9 @@ pub async fn run_search(
             let journal = store.read_journal(true)?;
             for warning in &journal.warnings {
                 tracing::warn!("{warning}");
-                progress.warning(warning);
+                progress.event(&SearchEvent::Warning {
+                    message: warning.clone(),
+                });
             }
             resumed = true;
             lock
@@ -326,7 +311,11 @@ pub async fn run_search(
         configs_done: done,
     })?;
     tracing::info!(run_id = %setup.run_id, total, done, resumed, "search started");
-    progress.run_started(&setup.run_id, total, done);
+    progress.event(&SearchEvent::RunStarted {
+        run_id: setup.run_id.clone(),
+        total,
+        done,
+    });
 
     // The search deadline runs from this invocation's start.
     let search_token = cancel.child_token();
@@ -387,7 +376,10 @@ pub async fn run_search(
                 name: config.name.clone(),
                 outcome: RunOutcome::Skipped,
             })?;
-            progress.config_finished(&config.name, "skipped: search deadline");
+            progress.event(&SearchEvent::ConfigFinished {
+                config: config.name.clone(),
+                summary: "skipped: search deadline".to_string(),
+            });
             continue;
         }
         match run_config(&context, config, cancel, &search_token).await? {
@@ -401,7 +393,10 @@ pub async fn run_search(
                 configs_run += 1;
                 let summary = summary_line(&result);
                 tracing::info!(config = %config.name, "{summary}");
-                progress.config_finished(&config.name, &summary);
+                progress.event(&SearchEvent::ConfigFinished {
+                    config: config.name.clone(),
+                    summary,
+                });
             }
             ConfigRun::Interrupted => {
                 store.append_journal(JournalEvent::ConfigInterrupted {
@@ -517,6 +512,12 @@ async fn run_config(
         progress,
     } = context;
     let plan = &setup.plan;
+    let phase = |phase: Phase| {
+        progress.event(&SearchEvent::Phase {
+            config: config.name.clone(),
+            phase,
+        })
+    };
     let started = Instant::now();
     let started_unix_ms = now_unix_ms();
     let command = grid_container::render_command(&setup.profile.command, &config.flags());
@@ -618,8 +619,12 @@ async fn run_config(
                     repeat,
                     attempt,
                 })?;
-                progress.config_started(&config.name, repeat, attempt);
-                progress.phase(&config.name, "starting the server");
+                progress.event(&SearchEvent::ConfigStarted {
+                    config: config.name.clone(),
+                    repeat,
+                    attempt,
+                });
+                phase(Phase::StartingServer);
                 let mut spec = LaunchSpec::new(
                     &setup.run_id,
                     config.id.0.clone(),
@@ -657,14 +662,10 @@ async fn run_config(
                         }
                         if failure.transient && attempt <= plan.limits.transient_retries.get() {
                             let backoff = plan.limits.retry_backoff_after(attempt);
-                            progress.phase(
-                                &config.name,
-                                &format!(
-                                    "{} (transient); retrying in {:.1} s",
-                                    failure.class,
-                                    backoff.as_secs_f64()
-                                ),
-                            );
+                            phase(Phase::RetryingLaunch {
+                                class: failure.class.clone(),
+                                backoff,
+                            });
                             failed_attempts.push(record);
                             let slept = Instant::now();
                             let completed = sleep_unless(&token, backoff).await;
@@ -693,24 +694,23 @@ async fn run_config(
                 config_id: config.id.clone(),
                 repeat,
             })?;
-            progress.phase(&config.name, "running the battery");
+            phase(Phase::RunningBattery);
             let endpoint_info = server.endpoint();
             let endpoint = grid_bench::Endpoint {
                 base_url: endpoint_info.base_url.clone(),
                 model: endpoint_info.served_model.clone(),
-                api_key: endpoint_info
-                    .api_key
-                    .as_ref()
-                    .map(|k| grid_bench::ApiKey::new(k.expose().to_string())),
+                api_key: endpoint_info.api_key.clone(),
             };
             let battery_started = Instant::now();
-            let battery = grid_bench::run_battery_isolated(
+            let battery = crate::battery::run_battery_reporting(
+                *progress,
+                &config.name,
                 endpoint,
                 setup.battery.clone(),
                 grid_bench::RunOptions {
                     only: None,
                     out_dir: Some(out_dir.clone()),
-                    progress: progress.battery_bars(),
+                    progress: None,
                     cancel: token.clone(),
                     seed,
                 },
@@ -720,7 +720,7 @@ async fn run_config(
             timing.battery_s += battery_s;
             let died = server.exited().await;
             let tail = server.log_tail();
-            progress.phase(&config.name, "tearing down");
+            phase(Phase::TearingDown);
             let teardown_started = Instant::now();
             if let Err(err) = server.teardown().await {
                 tracing::error!(config = %config.name, error = %err, "teardown failed");

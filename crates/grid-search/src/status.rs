@@ -149,7 +149,10 @@ impl RunStatus {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let state = match (&self.live_owner, self.finished) {
-            (Some(owner), _) => format!("running (pid {} on {})", owner.pid, owner.host),
+            (Some(owner), _) => format!(
+                "running (pid {} on {})",
+                owner.process.pid, owner.process.host
+            ),
             (None, true) => "finished".to_string(),
             (None, false) => format!("stopped; continue with `vllm-grid resume {}`", self.run_id),
         };

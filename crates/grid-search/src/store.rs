@@ -21,7 +21,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use grid_core::Estimate;
 use grid_plan::{ConfigId, Plan, PlannedConfig};
+use grid_sys::{Owner, hostname};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -63,7 +65,7 @@ impl HostFacts {
                 .map(|kb| kb / 1024)
         });
         HostFacts {
-            hostname: hostname(),
+            hostname: grid_sys::hostname(),
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
             cpus: std::thread::available_parallelism()
@@ -73,16 +75,6 @@ impl HostFacts {
             kernel: read("/proc/sys/kernel/osrelease"),
         }
     }
-}
-
-pub fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// The seeds of a run: one per config and repeat, derived from the plan's
@@ -95,7 +87,7 @@ pub struct Seeds {
 }
 
 pub fn derive_seed(base: u64, id: &ConfigId, repeat: u32) -> u64 {
-    grid_plan::fnv1a64(format!("{base}:{id}:{repeat}").as_bytes())
+    grid_core::fnv1a64(format!("{base}:{id}:{repeat}").as_bytes())
 }
 
 impl Seeds {
@@ -172,7 +164,7 @@ pub struct FailureRecord {
 /// report can be re-rendered from result files alone.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
-    pub kv_cache_acceleration: Option<Interval>,
+    pub kv_cache_acceleration: Option<Estimate>,
     pub ttft_miss_ms: Option<f64>,
     pub ttft_hit_ms: Option<f64>,
     pub cache_confirmed_by_server: Option<bool>,
@@ -192,24 +184,11 @@ pub struct Measurement {
     /// across repeats for the interval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acceleration_samples: Vec<f64>,
-}
-
-/// A median with its 95 % interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    pub median: f64,
-    pub ci95_low: f64,
-    pub ci95_high: f64,
-    pub samples: usize,
-}
-
-impl Interval {
-    pub fn overlaps(&self, other: &Interval) -> bool {
-        self.ci95_low <= other.ci95_high && other.ci95_low <= self.ci95_high
-    }
-    pub fn contains(&self, value: f64) -> bool {
-        self.ci95_low <= value && value <= self.ci95_high
-    }
+    /// The resamples the battery's bootstrap used, so the ranking pools
+    /// repeats with the same count (results written before it was recorded
+    /// read as [`grid_core::DEFAULT_RESAMPLES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_resamples: Option<usize>,
 }
 
 /// One repeat of a config: a server start and a full battery.
@@ -346,8 +325,7 @@ pub struct JournalRead {
     pub warnings: Vec<String>,
 }
 
-/// Write `bytes` to `path` atomically: temporary file in the same
-/// directory, fsync, rename, fsync of the directory.
+/// Write `bytes` to `path` atomically ([`grid_sys::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
     write_atomic_with_hook(path, bytes, || {})
 }
@@ -359,29 +337,12 @@ pub fn write_atomic_with_hook(
     bytes: &[u8],
     before_rename: impl FnOnce(),
 ) -> Result<(), SearchError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp"));
-    let io_err = |source: io::Error| SearchError::WriteFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    fs::create_dir_all(dir).map_err(io_err)?;
-    {
-        let mut file = File::create(&tmp).map_err(io_err)?;
-        file.write_all(bytes).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-    }
-    before_rename();
-    fs::rename(&tmp, path).map_err(io_err)?;
-    if let Ok(dir_file) = File::open(dir) {
-        // Persist the rename itself; not all filesystems allow this.
-        let _ = dir_file.sync_all();
-    }
-    Ok(())
+    grid_sys::write_atomic_with_hook(path, bytes, before_rename).map_err(|source| {
+        SearchError::WriteFile {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), SearchError> {
@@ -630,7 +591,7 @@ pub fn new_run_id() -> String {
     let secs = ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let salt = grid_plan::fnv1a64(format!("{ms}:{}", std::process::id()).as_bytes()) & 0xffff;
+    let salt = grid_core::fnv1a64(format!("{ms}:{}", std::process::id()).as_bytes()) & 0xffff;
     format!(
         "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{salt:04x}",
         rem / 3600,
@@ -662,70 +623,29 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 // ---------------------------------------------------------------------------
 // The lock.
 
-/// Who holds a run's lock.
+/// Who holds a run's lock: the process (pid, start time, host; the same
+/// JSON keys as before) and since when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockOwner {
-    pub pid: u32,
-    pub host: String,
-    /// The process's start time in clock ticks since boot (Linux), so a
-    /// recycled pid is not mistaken for the owner.
-    pub start_ticks: Option<u64>,
+    #[serde(flatten)]
+    pub process: Owner,
     pub since_unix_ms: u64,
 }
 
 impl LockOwner {
     fn current() -> Self {
-        let pid = std::process::id();
         LockOwner {
-            pid,
-            host: hostname(),
-            start_ticks: process_start_ticks(pid),
+            process: Owner::current(),
             since_unix_ms: now_unix_ms(),
         }
     }
 
-    /// Whether the owner is a live process (on this host).
+    /// Whether the owner is a live process. A lock taken on another host
+    /// (a run directory on a shared filesystem) counts as live: we cannot
+    /// tell, so the user removes it.
     pub fn is_alive(&self) -> bool {
-        if self.host != hostname() {
-            // A run directory on a shared filesystem locked elsewhere: we
-            // cannot tell, so treat it as live; the user removes the lock.
-            return true;
-        }
-        if !pid_alive(self.pid) {
-            return false;
-        }
-        match (self.start_ticks, process_start_ticks(self.pid)) {
-            (Some(recorded), Some(now)) => recorded == now,
-            _ => true,
-        }
+        self.process.is_alive()
     }
-}
-
-/// Whether a process with this pid exists.
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    signal_zero(pid)
-}
-
-#[allow(unsafe_code)]
-fn signal_zero(pid: libc::pid_t) -> bool {
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the
-    // process exists and may be signalled. No memory is involved.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// Field 22 of `/proc/<pid>/stat`; None where there is no procfs.
-fn process_start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    // After the command come fields 3 (state) onwards; start time is 22.
-    after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 /// The held lock; released (file removed) on drop.
@@ -747,16 +667,19 @@ impl RunLock {
         for _ in 0..3 {
             if path.exists() {
                 match read_json::<LockOwner>(&path) {
-                    Ok(owner) if owner.is_alive() && owner.pid != std::process::id() => {
+                    Ok(owner) if owner.is_alive() && owner.process.pid != std::process::id() => {
                         return Err(SearchError::Locked {
                             run_id: store.run_id.clone(),
-                            pid: owner.pid,
-                            host: owner.host,
+                            pid: owner.process.pid,
+                            host: owner.process.host,
                             path: path.clone(),
                         });
                     }
                     Ok(owner) => {
-                        tracing::info!(pid = owner.pid, "taking over the lock of a dead process");
+                        tracing::info!(
+                            pid = owner.process.pid,
+                            "taking over the lock of a dead process"
+                        );
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "the lock file cannot be read; taking it over");
@@ -804,7 +727,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         // Remove it only if it is still ours.
         if let Ok(owner) = read_json::<LockOwner>(&self.path) {
-            if owner.pid == self.owner.pid {
+            if owner.process.pid == self.owner.process.pid {
                 let _ = fs::remove_file(&self.path);
             }
         }

@@ -1,6 +1,7 @@
 //! What each subcommand does.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use grid_container::{
@@ -517,8 +518,8 @@ fn random_token() -> String {
             std::process::id(),
             &bytes
         );
-        bytes[..8].copy_from_slice(&grid_plan::fnv1a64(seed.as_bytes()).to_le_bytes());
-        let second = grid_plan::fnv1a64(&bytes[..8]).to_le_bytes();
+        bytes[..8].copy_from_slice(&grid_core::fnv1a64(seed.as_bytes()).to_le_bytes());
+        let second = grid_core::fnv1a64(&bytes[..8]).to_le_bytes();
         bytes[8..].copy_from_slice(&second);
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -899,7 +900,7 @@ async fn bench_command(
     seed: u64,
 ) -> Result<u8, AppError> {
     let api_key = match api_key_env {
-        Some(name) => Some(grid_bench::ApiKey::new(
+        Some(name) => Some(grid_core::Secret::new(
             std::env::var(&name).map_err(|_| AppError::MissingApiKeyEnv { name: name.clone() })?,
         )),
         None => None,
@@ -937,7 +938,8 @@ async fn bench_command(
     let options = grid_bench::RunOptions {
         only,
         out_dir: out.clone(),
-        progress: ui::fancy().then(|| ui::bars().clone()),
+        progress: ui::fancy()
+            .then(|| Arc::new(ui::BatteryBars::new()) as Arc<dyn grid_bench::BatteryProgress>),
         cancel: signals.soft.clone(),
         seed,
     };

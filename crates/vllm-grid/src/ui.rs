@@ -1,12 +1,15 @@
 //! Console output: tracing (console + `logs/<run-id>/run.log`), progress
 //! bars (or plain lines when stderr is not a terminal), the error chain.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use grid_bench::{BatteryEvent, BatteryProgress, BenchmarkName};
+use grid_search::SearchEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -158,10 +161,66 @@ pub fn print_error_chain(err: &dyn std::error::Error) {
     tracing::error!(target: "run_log_only", "{chain}");
 }
 
+/// The battery's bars: one per running benchmark, cleared when it ends
+/// (a search runs the battery per config and repeat, and finished bars
+/// would pile up; the outcome is reported by the table or the config's
+/// line). Drawn only on a terminal.
+pub struct BatteryBars {
+    running: Mutex<BTreeMap<BenchmarkName, ProgressBar>>,
+}
+
+impl BatteryBars {
+    pub fn new() -> Self {
+        BatteryBars {
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl BatteryProgress for BatteryBars {
+    fn event(&self, event: &BatteryEvent) {
+        let Ok(mut running) = self.running.lock() else {
+            return;
+        };
+        match event {
+            BatteryEvent::BenchmarkStarted {
+                benchmark,
+                expected_requests,
+            } => {
+                let bar = bars().add(ProgressBar::new(*expected_requests));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>18} [{bar:30}] {pos}/{len} requests {elapsed}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(benchmark.as_str());
+                if let Some(old) = running.insert(*benchmark, bar) {
+                    old.finish_and_clear();
+                }
+            }
+            BatteryEvent::RequestFinished { benchmark, .. } => {
+                if let Some(bar) = running.get(benchmark) {
+                    bar.inc(1);
+                }
+            }
+            BatteryEvent::BenchmarkFinished { benchmark, .. }
+            | BatteryEvent::BenchmarkCancelled { benchmark } => {
+                if let Some(bar) = running.remove(benchmark) {
+                    bar.finish_and_clear();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The search's progress display.
 pub struct UiProgress {
     overall: ProgressBar,
     current: ProgressBar,
+    /// The battery's bars, on a terminal only (plain lines stay per phase).
+    battery: Option<BatteryBars>,
     fancy: bool,
 }
 
@@ -187,6 +246,7 @@ impl UiProgress {
         UiProgress {
             overall,
             current,
+            battery: fancy.then(BatteryBars::new),
             fancy,
         }
     }
@@ -197,6 +257,20 @@ impl UiProgress {
         }
     }
 
+    /// A line that stays: above the bars on a terminal, prefixed otherwise.
+    fn lasting_line(&self, text: &str) {
+        if self.fancy {
+            bars().suspend(|| eprintln!("{text}"));
+        } else {
+            eprintln!("vllm-grid: {text}");
+        }
+    }
+
+    fn status(&self, text: String) {
+        self.line(&text);
+        self.current.set_message(text);
+    }
+
     pub fn finish(&self) {
         self.current.finish_and_clear();
         self.overall.finish_and_clear();
@@ -204,46 +278,42 @@ impl UiProgress {
 }
 
 impl grid_search::Progress for UiProgress {
-    fn run_started(&self, run_id: &str, total: usize, done: usize) {
-        self.overall.set_length(total as u64);
-        self.overall.set_position(done as u64);
-        // The ETA covers only this invocation's configs.
-        self.overall.reset_eta();
-        self.line(&format!(
-            "run {run_id}: {done}/{total} configs already have a result"
-        ));
-    }
-    fn config_started(&self, name: &str, repeat: u32, attempt: u32) {
-        let text = format!("{name}: repeat {} attempt {attempt}", repeat + 1);
-        self.current.set_message(text.clone());
-        self.line(&text);
-    }
-    fn phase(&self, name: &str, phase: &str) {
-        let text = format!("{name}: {phase}");
-        self.current.set_message(text.clone());
-        self.line(&text);
-    }
-    fn config_finished(&self, name: &str, summary: &str) {
-        self.overall.inc(1);
-        let text = format!(
-            "[{}/{}] {name}: {summary}",
-            self.overall.position(),
-            self.overall.length().unwrap_or(0)
-        );
-        if self.fancy {
-            bars().suspend(|| eprintln!("{text}"));
-        } else {
-            eprintln!("vllm-grid: {text}");
+    fn event(&self, event: &SearchEvent) {
+        match event {
+            SearchEvent::RunStarted {
+                run_id,
+                total,
+                done,
+            } => {
+                self.overall.set_length(*total as u64);
+                self.overall.set_position(*done as u64);
+                // The ETA covers only this invocation's configs.
+                self.overall.reset_eta();
+                self.line(&format!(
+                    "run {run_id}: {done}/{total} configs already have a result"
+                ));
+            }
+            SearchEvent::ConfigStarted {
+                config,
+                repeat,
+                attempt,
+            } => self.status(format!("{config}: repeat {} attempt {attempt}", repeat + 1)),
+            SearchEvent::Phase { config, phase } => self.status(format!("{config}: {phase}")),
+            SearchEvent::ConfigFinished { config, summary } => {
+                self.overall.inc(1);
+                self.lasting_line(&format!(
+                    "[{}/{}] {config}: {summary}",
+                    self.overall.position(),
+                    self.overall.length().unwrap_or(0)
+                ));
+            }
+            SearchEvent::Warning { message } => self.lasting_line(&format!("warning: {message}")),
+            SearchEvent::Battery { event, .. } => {
+                if let Some(battery) = &self.battery {
+                    battery.event(event);
+                }
+            }
+            _ => {}
         }
-    }
-    fn warning(&self, message: &str) {
-        if self.fancy {
-            bars().suspend(|| eprintln!("warning: {message}"));
-        } else {
-            eprintln!("vllm-grid: warning: {message}");
-        }
-    }
-    fn battery_bars(&self) -> Option<MultiProgress> {
-        self.fancy.then(|| bars().clone())
     }
 }

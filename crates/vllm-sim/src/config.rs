@@ -10,8 +10,9 @@
 //! `--sim-` prefix); they never reuse vLLM's names.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::OnceLock;
+
+use grid_core::Secret;
 
 /// The generated table of vLLM's flags: `flag kind canonical choices`.
 const VLLM_FLAGS: &str = include_str!("vllm_flags.txt");
@@ -68,26 +69,6 @@ fn flag_table() -> &'static HashMap<String, FlagSpec> {
         }
         table
     })
-}
-
-/// An API key: never printed by Debug.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
-    }
-    /// The key itself, for comparing with a request's bearer token.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// A command-line failure, worded as argparse words it.
@@ -481,7 +462,7 @@ pub struct ServeConfig {
     pub served_model_names: Vec<String>,
     pub host: Option<String>,
     pub port: u16,
-    pub api_keys: Vec<ApiKey>,
+    pub api_keys: Vec<Secret>,
     pub gpu_memory_utilization: f64,
     pub enable_chunked_prefill: bool,
     pub enable_prefix_caching: bool,
@@ -755,7 +736,7 @@ impl ServeConfig {
         }
         if cfg.api_keys.is_empty() {
             if let Some(key) = env_api_key.filter(|k| !k.is_empty()) {
-                cfg.api_keys.push(ApiKey::new(key));
+                cfg.api_keys.push(Secret::new(key));
             }
         }
         if let Some(path) = sim_config_file {
@@ -810,7 +791,7 @@ impl ServeConfig {
             "--served-model-name" => self.served_model_names = values.to_vec(),
             "--host" => self.host = Some(first.to_owned()),
             "--port" => self.port = first.parse().map_err(|_| invalid("int"))?,
-            "--api-key" => self.api_keys = values.iter().map(ApiKey::new).collect(),
+            "--api-key" => self.api_keys = values.iter().map(Secret::new).collect(),
             "--gpu-memory-utilization" => {
                 self.gpu_memory_utilization = first.parse().map_err(|_| invalid("float"))?
             }

@@ -263,7 +263,7 @@ async fn models(State(state): State<Arc<SimState>>) -> Response {
                 "id": name, "object": "model", "created": state.created, "owned_by": "vllm",
                 "root": state.cfg.model, "parent": null, "max_model_len": state.plan.max_model_len,
                 "permission": [{
-                    "id": format!("modelperm-{:016x}", text::fnv1a(name.as_bytes())),
+                    "id": format!("modelperm-{:016x}", grid_core::fnv1a64(name.as_bytes())),
                     "object": "model_permission", "created": state.created,
                     "allow_create_engine": false, "allow_sampling": true, "allow_logprobs": true,
                     "allow_search_indices": false, "allow_view": true, "allow_fine_tuning": false,
@@ -621,7 +621,7 @@ fn prepare(
         .get("ignore_eos")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let prompt_hash = text::fnv1a(
+    let prompt_hash = grid_core::fnv1a64(
         &prompt
             .iter()
             .flat_map(|t| t.to_le_bytes())

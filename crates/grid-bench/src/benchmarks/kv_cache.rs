@@ -16,7 +16,7 @@ use super::{Cancelled, Context, filler, required_samples};
 use crate::config::BenchmarkName;
 use crate::metrics::MetricsDelta;
 use crate::openai::{ChatMessage, ChatRequest};
-use crate::stats::{Estimate, bootstrap_median, median};
+use grid_core::{Estimate, bootstrap_median, median};
 
 const NAME: BenchmarkName = BenchmarkName::KvCache;
 

@@ -8,8 +8,8 @@ use super::{Cancelled, Context, filler, required_samples};
 use crate::client::RequestRecord;
 use crate::config::BenchmarkName;
 use crate::openai::{ChatMessage, ChatRequest};
-use crate::stats::{mean, median, relative_change};
 use crate::summary::{LatencyOrigin, ServeSummary};
+use grid_core::{mean, median, relative_change};
 
 const NAME: BenchmarkName = BenchmarkName::LongConversation;
 

@@ -7,16 +7,18 @@ pub mod reasoning;
 pub mod stability;
 pub mod tool_calling;
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::ProgressBar;
+use grid_core::SplitMix64;
+use grid_core::rng::GOLDEN_GAMMA;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Exchange, RequestRecord};
 use crate::config::{BatteryConfig, BenchmarkName};
 use crate::openai::ChatRequest;
-use crate::stats::SplitMix64;
+use crate::progress::{BatteryEvent, BatteryProgress};
 
 /// The run was cancelled; the benchmark stops at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +34,14 @@ pub struct Context<'a> {
     /// share a cached prefix with an earlier run.
     pub run_nonce: String,
     pub records: mpsc::UnboundedSender<RequestRecord>,
-    pub progress: Option<ProgressBar>,
+    /// The benchmark this context runs, named in its progress events.
+    pub benchmark: BenchmarkName,
+    pub progress: Option<Arc<dyn BatteryProgress>>,
 }
 
 impl Context<'_> {
     /// Sends one request now (closed loop: scheduled start = now), records
-    /// it, and advances the progress bar.
+    /// it, and reports it as finished.
     pub async fn send(
         &self,
         benchmark: BenchmarkName,
@@ -66,12 +70,15 @@ impl Context<'_> {
         // happens during shutdown, when the record no longer matters.
         let _ = self.records.send(record.clone());
         if let Some(progress) = &self.progress {
-            progress.inc(1);
+            progress.event(&BatteryEvent::RequestFinished {
+                benchmark: self.benchmark,
+                ok: record.succeeded(),
+            });
         }
     }
 
     pub fn rng(&self, stream: u64) -> SplitMix64 {
-        SplitMix64::new(self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        SplitMix64::new(self.seed ^ stream.wrapping_mul(GOLDEN_GAMMA))
     }
 
     pub fn nonce(&self, benchmark: BenchmarkName, part: &str) -> String {

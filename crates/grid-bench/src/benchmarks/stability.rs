@@ -14,8 +14,8 @@ use super::{Cancelled, Context, filler, required_samples};
 use crate::client::{FailureKind, RequestRecord};
 use crate::config::BenchmarkName;
 use crate::openai::{ChatMessage, ChatRequest};
-use crate::stats::{mean, relative_change};
 use crate::summary::{LatencyOrigin, ServeSummary};
+use grid_core::{mean, relative_change};
 
 const NAME: BenchmarkName = BenchmarkName::Stability;
 

@@ -144,7 +144,7 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
         let mean_itl = record.itl_ms.iter().sum::<f64>() / record.itl_ms.len().max(1) as f64;
         itl_diffs.push(mean_itl - t.mean_gap_ms);
     }
-    let median = |values: &[f64]| grid_bench::stats::median(values).unwrap_or(f64::NAN);
+    let median = |values: &[f64]| grid_core::median(values).unwrap_or(f64::NAN);
     let checks = [
         ("median TTFT − truth", median(&ttft_diffs), -0.5, 5.0),
         ("median E2E − truth", median(&e2e_diffs), -0.5, 5.0),

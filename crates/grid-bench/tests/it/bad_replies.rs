@@ -8,9 +8,10 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use axum::routing::post;
+use grid_bench::Endpoint;
 use grid_bench::client::{Client, ClientConfig, FailureKind};
 use grid_bench::openai::{ChatMessage, ChatRequest};
-use grid_bench::{ApiKey, Endpoint};
+use grid_core::Secret;
 use tokio_util::sync::CancellationToken;
 
 use crate::sim;
@@ -88,7 +89,7 @@ async fn send(
         &Endpoint {
             base_url: base_url.to_string(),
             model: model.to_string(),
-            api_key: key.map(|k| ApiKey::new(k.into())),
+            api_key: key.map(Secret::new),
         },
         ClientConfig {
             request_timeout: timeout,

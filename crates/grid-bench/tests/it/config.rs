@@ -1,4 +1,5 @@
-use grid_bench::{ApiKey, BatteryConfig, BenchmarkName};
+use grid_bench::{BatteryConfig, BenchmarkName};
+use grid_core::Secret;
 
 use crate::check;
 
@@ -120,7 +121,7 @@ fn benchmark_names_parse_and_print_in_snake_case() {
 
 #[test]
 fn api_key_never_prints() {
-    let key = ApiKey::new("sk-secret-123".into());
+    let key = Secret::new("sk-secret-123");
     assert_eq!(format!("{key:?} {key}"), "*** ***");
     assert_eq!(key.expose(), "sk-secret-123");
     let endpoint = grid_bench::Endpoint {

@@ -12,30 +12,11 @@ mod kv_cache;
 mod metrics;
 mod schema;
 mod sse;
-mod stats;
 mod tools;
 
-use std::fmt::Debug;
 use std::path::PathBuf;
 
-/// Runs `actual` on each case's input and compares with the expectation.
-pub fn check<I: Debug, O: Debug + PartialEq>(cases: &[(&str, I, O)], actual: impl Fn(&I) -> O) {
-    let mut failures = Vec::new();
-    for (name, input, expected) in cases {
-        let got = actual(input);
-        if &got != expected {
-            failures.push(format!(
-                "case {name:?}: input {input:?}\n  expected {expected:?}\n  got      {got:?}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
+pub use grid_core::testing::check;
 
 pub fn data(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,7 +68,7 @@ pub fn endpoint(server: &Sim, key: Option<&str>) -> grid_bench::Endpoint {
     grid_bench::Endpoint {
         base_url: server.base_url(),
         model: "tiny".into(),
-        api_key: key.map(|k| grid_bench::ApiKey::new(k.to_string())),
+        api_key: key.map(|k| grid_core::Secret::new(k.to_string())),
     }
 }
 

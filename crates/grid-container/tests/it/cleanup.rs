@@ -7,9 +7,9 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use grid_container::{
-    Backend, DockerBackend, DockerBackendConfig, FailureClass, Owner, RunningServer, SweepOptions,
-    host_name, labels, process_exists,
+    Backend, DockerBackend, DockerBackendConfig, FailureClass, RunningServer, SweepOptions, labels,
 };
+use grid_sys::{Owner, hostname, pid_alive};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
@@ -24,7 +24,7 @@ fn dead_owner() -> Owner {
     Owner {
         pid,
         start_ticks: None,
-        host: host_name(),
+        host: hostname(),
     }
 }
 
@@ -119,7 +119,7 @@ async fn dropping_a_running_server_removes_it() {
     let pid = server.pid().expect("a pid");
     drop(server);
     assert!(
-        eventually(async || !process_exists(pid)).await,
+        eventually(async || !pid_alive(pid)).await,
         "the guard killed process {pid}"
     );
 }
@@ -346,7 +346,7 @@ async fn the_name_check_replaces_our_own_leftover() {
                 && l.get(labels::RUN_ID) == Some(&run_id)
                 && l.get(labels::CONFIG_ID).map(String::as_str) == Some("b")
                 && l.get(labels::OWNER_PID) == Some(&std::process::id().to_string())
-                && l.get(labels::HOST) == Some(&host_name())
+                && l.get(labels::HOST) == Some(&hostname())
         })
         .unwrap_or(false);
     server.teardown().await.expect("teardown");
@@ -371,7 +371,7 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
     let server = start(&killed, &profile, &spec_for_process(&profile, "sweep")).await;
     let pid = server.pid().expect("pid");
     std::mem::forget(server);
-    assert!(process_exists(pid));
+    assert!(pid_alive(pid));
 
     // A live owner's server is left alone.
     let live = Backend::Process(process_backend(state_dir.clone()));
@@ -384,11 +384,11 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
     assert_eq!(report.removed.len(), 1, "{report:?}");
     assert_eq!(report.skipped_live_owner.len(), 1, "{report:?}");
     assert!(
-        eventually(async || !process_exists(pid)).await,
+        eventually(async || !pid_alive(pid)).await,
         "the leftover {pid} was killed"
     );
     assert!(
-        process_exists(kept.pid().expect("pid")),
+        pid_alive(kept.pid().expect("pid")),
         "the live owner's server still runs"
     );
     kept.teardown().await.expect("teardown");

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use grid_container::{
     DockerBackend, DockerBackendConfig, LaunchSpec, ProcessBackend, ProcessBackendConfig, Profile,
-    Secret, labels, parse_profile,
+    labels, parse_profile,
 };
+use grid_core::Secret;
 
 pub const SIM_IMAGE: &str = "vllm-sim:latest";
 pub const FIX: &str = "build the simulator image and binary with scripts/build-sim-image.sh";

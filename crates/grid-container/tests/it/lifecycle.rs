@@ -152,7 +152,7 @@ async fn twelve_configs_as_processes_leave_no_process() {
     let survivors: Vec<u32> = pids
         .iter()
         .copied()
-        .filter(|pid| grid_container::process_exists(*pid))
+        .filter(|pid| grid_sys::pid_alive(*pid))
         .collect();
     assert!(survivors.is_empty(), "still running: {survivors:?}");
 }

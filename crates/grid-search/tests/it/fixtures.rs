@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use grid_core::Estimate;
 use grid_plan::{ConfigId, Plan};
 use grid_search::store::{
-    ConfigResult, ConfigTiming, FailureRecord, HostFacts, Interval, Manifest, Measurement,
-    RepeatResult, RunOutcome, STORE_FORMAT_VERSION, Seeds,
+    ConfigResult, ConfigTiming, FailureRecord, HostFacts, Manifest, Measurement, RepeatResult,
+    RunOutcome, STORE_FORMAT_VERSION, Seeds,
 };
 
 pub fn plan(extra: &str) -> Plan {
@@ -19,7 +20,7 @@ pub fn plan(extra: &str) -> Plan {
 /// A measurement that passes every default gate.
 pub fn good(acceleration: f64, half_width: f64) -> Measurement {
     Measurement {
-        kv_cache_acceleration: Some(Interval {
+        kv_cache_acceleration: Some(Estimate {
             median: acceleration,
             ci95_low: acceleration - half_width,
             ci95_high: acceleration + half_width,
@@ -38,6 +39,7 @@ pub fn good(acceleration: f64, half_width: f64) -> Measurement {
         benchmarks_completed: vec!["kv_cache".into()],
         benchmarks_failed: BTreeMap::new(),
         acceleration_samples: Vec::new(),
+        bootstrap_resamples: None,
     }
 }
 

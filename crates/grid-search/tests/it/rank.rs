@@ -1,4 +1,5 @@
-use grid_search::rank::{ConfigStatus, bootstrap_median, combine_acceleration, rank};
+use grid_core::bootstrap_median;
+use grid_search::rank::{ConfigStatus, acceleration_seed, combine_acceleration, rank};
 
 use crate::fixtures::*;
 
@@ -201,6 +202,76 @@ fn repeats_combine_into_one_interval() {
         bootstrap_median(&[1.0, 2.0, 3.0, 4.0, 10.0], 500, 9).unwrap()
     );
     assert!(x.ci95_low <= 3.0 && 3.0 <= x.ci95_high);
+}
+
+/// One bootstrap: the interval the battery reports for a repeat is the one
+/// the ranking shows, and pooled repeats go through the same grid-core
+/// function with the battery's resample count.
+#[test]
+fn one_seed_gives_one_interval_in_the_battery_and_the_ranking() {
+    let plan = plan("");
+    let resamples = 300;
+    // What the battery does for a repeat (grid-bench's kv_cache benchmark
+    // calls grid_core::bootstrap_median with its config and seed; its own
+    // test asserts that).
+    let battery = |samples: Vec<f64>, seed: u64| {
+        let mut m = good(1.0, 0.0);
+        m.kv_cache_acceleration = bootstrap_median(&samples, resamples, seed);
+        m.acceleration_samples = samples;
+        m.bootstrap_resamples = Some(resamples);
+        m
+    };
+    let first = battery(vec![2.9, 3.4, 3.1, 2.7, 3.3], 11);
+    let second = battery(vec![3.6, 3.0, 3.8, 3.2], 12);
+
+    // One repeat: the battery's figure, bit for bit.
+    assert_eq!(
+        combine_acceleration(&[&first], 99),
+        first.kv_cache_acceleration
+    );
+    let r = results(vec![completed(&plan, 0, vec![first.clone()])]);
+    let ranked = rank(&plan, &r);
+    assert_eq!(
+        ranked
+            .get(&plan.configs[0].id)
+            .unwrap()
+            .kv_cache_acceleration,
+        first.kv_cache_acceleration
+    );
+
+    // Two repeats: the pooled values through the same bootstrap, with the
+    // battery's resamples and the config's seed.
+    let pooled: Vec<f64> = first
+        .acceleration_samples
+        .iter()
+        .chain(&second.acceleration_samples)
+        .copied()
+        .collect();
+    let id = &plan.configs[1].id;
+    let expected = bootstrap_median(&pooled, resamples, acceleration_seed(id));
+    assert!(expected.is_some());
+    let r = results(vec![completed(
+        &plan,
+        1,
+        vec![first.clone(), second.clone()],
+    )]);
+    let ranked = rank(&plan, &r);
+    assert_eq!(ranked.get(id).unwrap().kv_cache_acceleration, expected);
+    assert_eq!(
+        combine_acceleration(&[&first, &second], 5),
+        bootstrap_median(&pooled, resamples, 5)
+    );
+
+    // Results written before the resample count was recorded use the
+    // battery's default.
+    let mut old_first = first.clone();
+    let mut old_second = second.clone();
+    old_first.bootstrap_resamples = None;
+    old_second.bootstrap_resamples = None;
+    assert_eq!(
+        combine_acceleration(&[&old_first, &old_second], 5),
+        bootstrap_median(&pooled, grid_core::DEFAULT_RESAMPLES, 5)
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use grid_search::SearchError;
-use grid_search::store::{JournalEvent, RunLock, RunStore, write_atomic};
+use grid_search::store::{JournalEvent, RunLock, RunStore, derive_seed, write_atomic};
 
 use crate::fixtures::*;
 
@@ -79,7 +79,7 @@ fn the_lock_refuses_a_live_owner_and_takes_over_a_dead_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = RunStore::at(dir.path(), "run").unwrap();
     std::fs::create_dir_all(&store.dir).unwrap();
-    let host = grid_search::store::hostname();
+    let host = grid_sys::hostname();
     let mut sleeper = std::process::Command::new("sleep")
         .arg("30")
         .spawn()
@@ -98,4 +98,25 @@ fn the_lock_refuses_a_live_owner_and_takes_over_a_dead_one() {
     drop(lock);
     assert!(!store.lock_path().exists());
     assert!(RunStore::at(dir.path(), "../evil").is_err());
+}
+
+/// Seeds and hashes moved to grid-core bit for bit: stable config IDs,
+/// recorded seeds and profile hashes of existing runs stay valid.
+#[test]
+fn derived_seeds_and_hashes_are_unchanged() {
+    let id = grid_plan::ConfigId("abc".into());
+    // fnv1a64("42:abc:0"), as the derivation recorded in manifests says.
+    assert_eq!(derive_seed(42, &id, 0), 16_120_428_877_593_774_663);
+    // grid-plan's ID formula goes through the same function.
+    for text in ["", "a", "foobar", "42:abc:0", "{\"max-model-len\":8192}"] {
+        assert_eq!(
+            grid_core::fnv1a64(text.as_bytes()),
+            grid_plan::fnv1a64(text.as_bytes()),
+            "{text:?}"
+        );
+    }
+    assert_eq!(
+        grid_search::search::profile_hash("foobar"),
+        "fnv1a64:85944171f73967e8"
+    );
 }

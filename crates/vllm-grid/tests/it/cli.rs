@@ -137,7 +137,7 @@ fn resume_refuses_a_live_run_and_a_changed_plan() {
         .arg("30")
         .spawn()
         .unwrap();
-    let lock = serde_json::json!({"pid": sleeper.id(), "host": hostname(), "start_ticks": null, "since_unix_ms": 0});
+    let lock = serde_json::json!({"pid": sleeper.id(), "host": grid_sys::hostname(), "start_ticks": null, "since_unix_ms": 0});
     std::fs::write(ws.run_dir("r1").join("lock"), lock.to_string()).unwrap();
     let out = ws.run(&["resume", "r1"]);
     let _ = sleeper.kill();
@@ -162,13 +162,6 @@ fn resume_refuses_a_live_run_and_a_changed_plan() {
     // ...unless allowed.
     let out = ws.run(&["resume", "r1", "--allow-changes"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_string()
 }
 
 #[test]

@@ -157,11 +157,8 @@ fn logs_non_default_args_and_stops_on_sigterm() {
         .and_then(|p| p.parse().ok())
         .expect("port");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) on our own child's pid with a valid signal number.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(rc, 0);
+    let delivered = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
+    assert!(delivered.expect("SIGTERM"), "the child was running");
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {

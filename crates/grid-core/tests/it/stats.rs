@@ -1,4 +1,4 @@
-use grid_bench::stats::{Distribution, bootstrap_median, percentile_sorted, relative_change};
+use grid_core::{Distribution, mean, median, percentile_sorted, relative_change};
 
 use crate::check;
 
@@ -27,18 +27,21 @@ fn distribution_uses_population_std_and_ignores_non_finite_values() {
 }
 
 #[test]
-fn bootstrap_is_reproducible_from_its_seed_and_brackets_the_median() {
-    let values = [3.1, 2.9, 3.4, 3.0, 2.7, 3.3, 3.2];
-    let a = bootstrap_median(&values, 1000, 42).expect("estimate");
-    let b = bootstrap_median(&values, 1000, 42).expect("estimate");
-    assert_eq!(a, b);
-    assert_eq!(a.median, 3.1);
-    assert_eq!(a.samples, 7);
-    assert!(a.ci95_low <= a.median && a.median <= a.ci95_high, "{a:?}");
-    assert!(a.ci95_low >= 2.7 && a.ci95_high <= 3.4, "{a:?}");
-    assert_eq!(bootstrap_median(&[], 100, 1), None);
-    let single = bootstrap_median(&[2.0], 100, 1).expect("estimate");
-    assert_eq!((single.ci95_low, single.ci95_high), (2.0, 2.0));
+fn median_and_mean_have_no_value_for_an_empty_sample() {
+    check(
+        &[
+            ("odd", vec![3.0, 1.0, 2.0], (Some(2.0), Some(2.0))),
+            ("even", vec![4.0, 1.0, 2.0, 3.0], (Some(2.5), Some(2.5))),
+            (
+                "non-finite ignored",
+                vec![1.0, f64::NAN, 3.0],
+                (Some(2.0), Some(2.0)),
+            ),
+            ("empty", vec![], (None, None)),
+            ("only non-finite", vec![f64::INFINITY], (None, None)),
+        ],
+        |values| (median(values), mean(values)),
+    );
 }
 
 #[test]
