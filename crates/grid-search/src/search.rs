@@ -70,6 +70,13 @@ pub struct SearchOptions {
     pub replace_foreign: bool,
     /// SIGTERM-to-SIGKILL grace at teardown.
     pub grace_period: Duration,
+    /// Resume: run the configs whose result is a failure again (set by
+    /// `vllm-grid resume --retry-failed`; the resume logic is grid-search's).
+    pub retry_failed: bool,
+    /// Values for the profile's `${VAR}` that take precedence over the
+    /// environment (the dry run's generated secrets), passed to every launch
+    /// as [`LaunchSpec::variables`].
+    pub variables: std::collections::BTreeMap<String, grid_core::Secret>,
 }
 
 impl Default for SearchOptions {
@@ -78,6 +85,8 @@ impl Default for SearchOptions {
             mode: SearchMode::New,
             replace_foreign: false,
             grace_period: LaunchSpec::DEFAULT_GRACE_PERIOD,
+            retry_failed: false,
+            variables: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -635,6 +644,7 @@ async fn run_config(
                 spec.ready_timeout = plan.limits.health_timeout;
                 spec.grace_period = options.grace_period;
                 spec.replace_foreign = options.replace_foreign;
+                spec.variables = options.variables.clone();
                 let launch_started = Instant::now();
                 let launched = backend.launch(&setup.profile, &spec, &token).await;
                 timing.server_start_s += launch_started.elapsed().as_secs_f64();

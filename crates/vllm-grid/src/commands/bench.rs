@@ -1,0 +1,159 @@
+//! `vllm-grid bench`: the battery against a server that is already up.
+//!
+//! The endpoint is probed first, so a wrong URL, a closed port, an HTML
+//! page or a server that does not stream fails in seconds with the reason
+//! (exit 5) instead of running the whole battery into failures. After the
+//! battery the table shows each benchmark's most frequent failure reasons,
+//! and the exit code says whether every benchmark completed (exit 3 when
+//! one did not: the measurement ran, but its result is not valid, as a
+//! search that finds no valid config).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use grid_bench::{BatteryReport, OutcomeStatus};
+
+use crate::cli::BenchArgs;
+use crate::drive::STOP_GRACE;
+use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_NO_VALID_RESULT, EXIT_OK};
+use crate::out::{errln, out, outln};
+use crate::signals::Signals;
+use crate::{probe, ui};
+
+/// The probe's request is one short reply; a healthy server answers it in
+/// well under this, a hung one is not waited on for the battery's 300 s.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many failure reasons the table lists per benchmark.
+const TOP_REASONS: usize = 3;
+
+pub async fn run(args: BenchArgs) -> Result<u8, AppError> {
+    let api_key = match &args.api_key_env {
+        Some(name) => Some(grid_core::Secret::new(
+            std::env::var(name).map_err(|_| AppError::MissingApiKeyEnv { name: name.clone() })?,
+        )),
+        None => None,
+    };
+    let config = match &args.battery {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| AppError::ReadBattery {
+                path: path.clone(),
+                source,
+            })?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|source| AppError::BatteryJson {
+                    path: path.clone(),
+                    source,
+                })?;
+            crate::load::check_battery(path, &value)?
+        }
+        None => grid_bench::BatteryConfig::default(),
+    };
+    let signals = Signals::install(STOP_GRACE).map_err(|source| AppError::Signals { source })?;
+    let endpoint = grid_bench::Endpoint {
+        base_url: args.base_url.clone(),
+        model: args.model.clone(),
+        api_key,
+    };
+    let probe_timeout = Duration::try_from_secs_f64(config.request_timeout_s)
+        .map_or(PROBE_TIMEOUT, |timeout| timeout.min(PROBE_TIMEOUT));
+    let probed = tokio::select! {
+        result = probe::probe(&endpoint, probe_timeout, &signals.soft) => result,
+        _ = signals.hard.cancelled() => return Ok(EXIT_INTERRUPTED),
+    };
+    if signals.received().is_some() {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    probed.map_err(|source| AppError::Probe {
+        url: endpoint.root().to_string(),
+        source,
+    })?;
+    let options = grid_bench::RunOptions {
+        only: (!args.only.is_empty()).then(|| args.only.clone()),
+        out_dir: args.out.clone(),
+        progress: ui::fancy()
+            .then(|| Arc::new(ui::BatteryBars::new()) as Arc<dyn grid_bench::BatteryProgress>),
+        cancel: signals.soft.clone(),
+        seed: args.seed,
+    };
+    let report = tokio::select! {
+        result = grid_bench::run_battery_isolated(endpoint, config, options) => result,
+        _ = signals.hard.cancelled() => return Ok(EXIT_INTERRUPTED),
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(grid_bench::BatteryError::Cancelled) => return Ok(EXIT_INTERRUPTED),
+        Err(source) => return Err(AppError::Battery { source }),
+    };
+    out!("{}", grid_bench::render_table(&report))?;
+    for line in failure_lines(&report) {
+        outln!("{line}")?;
+    }
+    if let Some(out) = &args.out {
+        outln!("results: {}", out.display())?;
+    }
+    let incomplete = incomplete_benchmarks(&report);
+    if incomplete.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    errln!(
+        "vllm-grid: {} benchmark(s) did not complete: {}",
+        incomplete.len(),
+        incomplete.join(", ")
+    );
+    Ok(EXIT_NO_VALID_RESULT)
+}
+
+/// Benchmarks that failed or had too few successful requests. A benchmark
+/// that is unavailable here (gpu_profile without nvidia-smi) is not a
+/// failure, as in the ranking's gate.
+fn incomplete_benchmarks(report: &BatteryReport) -> Vec<String> {
+    report
+        .benchmarks
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.status,
+                OutcomeStatus::Failed { .. } | OutcomeStatus::InsufficientSamples { .. }
+            )
+        })
+        .map(|b| b.name.as_str().to_string())
+        .collect()
+}
+
+/// One line per benchmark with failed requests: the most frequent reasons.
+fn failure_lines(report: &BatteryReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for outcome in &report.benchmarks {
+        if outcome.requests_failed == 0 {
+            continue;
+        }
+        let mut reasons: Vec<(&String, &u64)> = outcome.failure_reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let shown: Vec<String> = reasons
+            .iter()
+            .take(TOP_REASONS)
+            .map(|(reason, count)| format!("{reason} ×{count}"))
+            .collect();
+        let more = reasons.len().saturating_sub(TOP_REASONS);
+        let more = if more > 0 {
+            format!(" (+{more} other reason(s))")
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "{}: {} of {} request(s) failed: {}{more}",
+            outcome.name.as_str(),
+            outcome.requests_failed,
+            outcome.requests_total,
+            shown.join(", ")
+        ));
+    }
+    if !lines.is_empty() {
+        lines.insert(
+            0,
+            "failure reasons (records.jsonl with --out has each request):".to_string(),
+        );
+    }
+    lines
+}
