@@ -175,7 +175,13 @@ x-vllm-grid:
 
     /// The binary with this workspace's directories and the test key.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        self.command_with(BIN, args)
+    }
+
+    /// `program args...` with this workspace's directories and the test
+    /// key (a wrapper that ends by exec'ing the binary, say).
+    pub fn command_with(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(self.path())
