@@ -31,7 +31,21 @@ fn main() {
         "uninterrupted 4-config dry run: {:.1} s (kills fall uniformly in [0, that] after the manifest appears); seed {seed}",
         window.as_secs_f64()
     );
-    let iterations = kill_loop::kill_loop(n, window, seed);
+    let iterations = kill_loop::kill_loop(n, window, seed, &|i, it| {
+        println!(
+            "{:>3}: killed after {:>5.2} s at {:<16} orphans {} resume {:?}{}",
+            i + 1,
+            it.killed_after.as_secs_f64(),
+            it.moment,
+            it.orphans,
+            it.resume_code,
+            if it.problems.is_empty() {
+                String::new()
+            } else {
+                format!("  PROBLEM: {}", it.problems.join("; "))
+            }
+        );
+    });
     print!("{}", kill_loop::summary(&iterations));
     println!("total {:.0} s", started.elapsed().as_secs_f64());
     if iterations.iter().any(|i| !i.problems.is_empty()) {

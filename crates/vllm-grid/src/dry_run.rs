@@ -158,25 +158,26 @@ fn publish_on_a_free_port(profile: &mut Profile) {
 /// Moves `--api-key VALUE` (or `--api-key=VALUE`) from the server's command
 /// into `VLLM_API_KEY`, where vLLM and the simulator read it: the process
 /// list shows every command line to every local user. The value keeps its
-/// `${VAR}` reference; it is expanded at launch.
+/// `${VAR}` reference; it is expanded at launch. A command with several
+/// keys is left as written, for the profile's own check to refuse.
 fn move_api_key_to_environment(profile: &mut Profile) {
-    let mut key = None;
+    let mut keys = Vec::new();
     let mut command = Vec::with_capacity(profile.command.len());
-    let mut tokens = std::mem::take(&mut profile.command).into_iter();
+    let mut tokens = profile.command.iter();
     while let Some(token) = tokens.next() {
         if token == "--api-key" {
-            // argparse semantics: the last occurrence wins.
-            key = tokens.next().or(key);
+            keys.extend(tokens.next().cloned());
         } else if let Some(value) = token.strip_prefix("--api-key=") {
-            key = Some(value.to_string());
+            keys.push(value.to_string());
         } else {
-            command.push(token);
+            command.push(token.clone());
         }
     }
-    profile.command = command;
-    let Some(key) = key else {
+    let [key] = keys.as_slice() else {
         return;
     };
+    let key = key.clone();
+    profile.command = command;
     // vLLM prefers the flag over the variable, so the flag's value is the
     // one the server would have used.
     match profile
@@ -322,6 +323,11 @@ mod tests {
                     "no key",
                     (vec!["--model", "m"], vec![("OTHER", "x")]),
                     String::from("--model m | OTHER=x"),
+                ),
+                (
+                    "two keys are left for the profile check",
+                    (vec!["--api-key", "a", "--api-key=b"], vec![]),
+                    String::from("--api-key a --api-key=b | "),
                 ),
             ],
             |(command, environment): &Case<'_>| {

@@ -5,11 +5,7 @@ use crate::common::*;
 
 /// A finished run of one grid point that fails fast (free memory): exit 3.
 fn finished_run(ws: &Workspace, run_id: &str) -> String {
-    ws.write_plan("plan.json", Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#));
-    ws.edit_plan("plan.json", |plan| {
-        plan["named_configs"] = serde_json::json!([])
-    });
-    ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    ws.write_fail_fast_inputs();
     let out = ws.run_search("process", run_id);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     ws.result_ids(run_id)
@@ -55,11 +51,7 @@ fn a_damaged_result_or_manifest_is_bad_input() {
 #[test]
 fn a_full_disk_is_an_unavailable_environment() {
     let ws = Workspace::new();
-    ws.write_plan("plan.json", Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#));
-    ws.edit_plan("plan.json", |plan| {
-        plan["named_configs"] = serde_json::json!([])
-    });
-    ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    ws.write_fail_fast_inputs();
     std::fs::create_dir_all(ws.logs()).unwrap();
     // A 1 MiB tmpfs as logs/, in a private user and mount namespace (gone
     // with the shell): a run fits, then a filler takes the rest, and the

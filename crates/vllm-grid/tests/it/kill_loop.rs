@@ -131,6 +131,11 @@ pub fn iteration(after: Duration) -> Iteration {
     };
     if !leftover.is_empty() {
         problems.push(format!("simulators left running: {leftover:?}"));
+        // Recorded; now stop them (ours: they run in this workspace), so a
+        // failing loop leaves nothing behind. Each leads its own group.
+        for pid in &leftover {
+            let _ = grid_sys::signal_group(*pid, grid_sys::Signal::Kill);
+        }
     }
     Iteration {
         killed_after,
@@ -142,11 +147,21 @@ pub fn iteration(after: Duration) -> Iteration {
     }
 }
 
-/// `n` iterations with kill times drawn uniformly from `[0, window]`.
-pub fn kill_loop(n: usize, window: Duration, seed: u64) -> Vec<Iteration> {
+/// `n` iterations with kill times drawn uniformly from `[0, window]`;
+/// `each` sees every iteration as it ends.
+pub fn kill_loop(
+    n: usize,
+    window: Duration,
+    seed: u64,
+    each: &dyn Fn(usize, &Iteration),
+) -> Vec<Iteration> {
     let mut rng = grid_core::SplitMix64::new(seed);
     (0..n)
-        .map(|_| iteration(window.mul_f64(rng.next_f64())))
+        .map(|i| {
+            let it = iteration(window.mul_f64(rng.next_f64()));
+            each(i, &it);
+            it
+        })
         .collect()
 }
 
@@ -195,7 +210,7 @@ fn a_few_random_kills_then_resume_leave_a_whole_run() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let iterations = kill_loop(3, window, seed);
+    let iterations = kill_loop(3, window, seed, &|_, _| {});
     let text = summary(&iterations);
     assert!(
         iterations.iter().all(|i| i.problems.is_empty()),

@@ -39,11 +39,7 @@ fn big_plan(ws: &Workspace, n_seqs: usize) {
 fn every_printing_command_ends_quietly_when_its_reader_is_gone() {
     let ws = Workspace::new();
     // A run to print: one grid point that fails fast (free memory), exit 3.
-    ws.write_plan("plan.json", Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#));
-    ws.edit_plan("plan.json", |plan| {
-        plan["named_configs"] = serde_json::json!([])
-    });
-    ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    ws.write_fail_fast_inputs();
     // The search itself prints its last lines into the closed pipe: it
     // still ends with its own code (3: no valid config).
     let out = run_with_closed_stdout(&ws, &search_args("process", "piped"));
@@ -94,10 +90,7 @@ fn plan_and_status_piped_into_head_exit_0() {
     assert!(!err.contains("panicked"), "{err}");
 
     // Through a real shell pipeline, as a user types it.
-    ws.write_plan("plan.json", Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#));
-    ws.edit_plan("plan.json", |plan| {
-        plan["named_configs"] = serde_json::json!([])
-    });
+    ws.write_fail_fast_inputs();
     assert_eq!(ws.run_search("process", "headed").status.code(), Some(3));
     for args in ["plan --configs big.json --show-commands", "status headed"] {
         let out = std::process::Command::new("bash")
