@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use grid_plan::Plan;
-use grid_search::store::RunStore;
+use grid_search::store::{RunStore, read_json};
 use grid_search::{Manifest, SearchMode, SearchOptions};
 
 use super::Dirs;
@@ -18,7 +18,7 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
     let service = args.service.service.as_deref();
     let store = RunStore::at(&dirs.logs, &args.run_id)?;
     let manifest = store.read_manifest()?;
-    let (plan_path, plan) = plan_of(&manifest)?;
+    let (plan_path, plan, battery) = plan_of(&manifest)?;
     let profile = profile_of(&store, &manifest, service)?;
     let (profile, variables) = if manifest.simulated {
         let mut profile = profile;
@@ -39,7 +39,7 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
     let inputs = SearchInputs {
         run_id: args.run_id,
         plan_path,
-        battery: plan.battery.clone(),
+        battery,
         plan,
         profile,
         simulated: manifest.simulated,
@@ -50,14 +50,27 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
 }
 
 /// The plan file as it is now (the search compares it with the manifest's),
-/// or the manifest's copy when the file is gone or was built in.
-fn plan_of(manifest: &Manifest) -> Result<(PathBuf, Plan), AppError> {
+/// or the manifest's copy when the file is gone or was built in, or when
+/// it is an archive's manifest (a reproduction: its plan is the archived
+/// one). With the battery parameters to run.
+fn plan_of(manifest: &Manifest) -> Result<(PathBuf, Plan, serde_json::Value), AppError> {
     let path = Path::new(&manifest.plan_file);
-    if manifest.plan_file == dry_run::EMBEDDED_PLAN_LABEL || !path.exists() {
-        if manifest.plan_file != dry_run::EMBEDDED_PLAN_LABEL {
-            tracing::warn!(file = %manifest.plan_file, "the plan file is gone; resuming with the plan recorded in the manifest");
-        }
-        return Ok((PathBuf::from(&manifest.plan_file), manifest.plan.clone()));
+    let recorded = || {
+        (
+            PathBuf::from(&manifest.plan_file),
+            manifest.plan.clone(),
+            manifest.battery.clone(),
+        )
+    };
+    if manifest.plan_file == dry_run::EMBEDDED_PLAN_LABEL {
+        return Ok(recorded());
+    }
+    if !path.exists() {
+        tracing::warn!(file = %manifest.plan_file, "the plan file is gone; resuming with the plan recorded in the manifest");
+        return Ok(recorded());
+    }
+    if read_json::<Manifest>(path).is_ok() {
+        return Ok(recorded());
     }
     let (path, plan) = load_plan(path, false)?;
     let plan = if manifest.simulated {
@@ -65,7 +78,8 @@ fn plan_of(manifest: &Manifest) -> Result<(PathBuf, Plan), AppError> {
     } else {
         plan
     };
-    Ok((path, plan))
+    let battery = plan.battery.clone();
+    Ok((path, plan, battery))
 }
 
 /// The profile file as it is now, or the run directory's copy when it is gone.

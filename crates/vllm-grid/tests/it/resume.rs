@@ -188,3 +188,46 @@ fn retry_failed_runs_failed_configs_again() {
     assert_eq!(ws.result_ids("retry"), ws.plan_ids("retry"));
     assert_nothing_running(&ws);
 }
+
+#[test]
+fn an_interrupted_reproduction_resumes() {
+    let ws = Workspace::new();
+    ws.write_plan(
+        "plan.json",
+        Some(r#"{"gpu_memory_utilization": [0.85], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#),
+    );
+    ws.edit_plan("plan.json", |plan| {
+        plan["named_configs"] = serde_json::json!([])
+    });
+    ws.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    let out = ws.run_search("process", "original");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ws.run(&["archive", "original"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let archive = std::fs::read_dir(ws.archives())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("an archive directory");
+    let archive = archive.display().to_string();
+    let mut child = ws.spawn(&["reproduce", &archive, "--run-id", "again"], &[]);
+    drain_stdout(&mut child);
+    let text = capture_stderr(&mut child);
+    ws.wait_for_event("again", Duration::from_secs(60), |e| {
+        e["event"] == "battery_started"
+    });
+    send_signal(&child, SIGINT);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{}", text.lock().unwrap());
+    assert!(
+        text.lock().unwrap().contains("vllm-grid resume again"),
+        "{}",
+        text.lock().unwrap()
+    );
+    // The line it printed works: the reproduction's plan is the archived one.
+    let out = ws.run(&["resume", "again"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ws.result_ids("again"), ws.plan_ids("again"));
+    assert_nothing_running(&ws);
+}
