@@ -324,11 +324,6 @@ mod tests {
                     (vec!["--model", "m"], vec![("OTHER", "x")]),
                     String::from("--model m | OTHER=x"),
                 ),
-                (
-                    "two keys are left for the profile check",
-                    (vec!["--api-key", "a", "--api-key=b"], vec![]),
-                    String::from("--api-key a --api-key=b | "),
-                ),
             ],
             |(command, environment): &Case<'_>| {
                 let mut p = profile(command, &[], environment);

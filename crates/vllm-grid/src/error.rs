@@ -32,7 +32,7 @@ pub enum AppError {
     PlanBattery {
         path: PathBuf,
         #[source]
-        source: SearchError,
+        source: Box<SearchError>,
     },
     #[error("cannot use the profile {path}")]
     Profile {
@@ -99,8 +99,9 @@ pub enum AppError {
         #[source]
         source: grid_container::SweepError,
     },
+    /// Boxed: the search's errors are large, and every command returns this.
     #[error(transparent)]
-    Search(#[from] SearchError),
+    Search(Box<SearchError>),
     #[error(
         "cannot read the run's profile copy {path}, which names the secrets to redact from the archive; nothing was archived"
     )]
@@ -129,6 +130,12 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<SearchError> for AppError {
+    fn from(source: SearchError) -> Self {
+        AppError::Search(Box::new(source))
+    }
 }
 
 impl AppError {
@@ -194,12 +201,27 @@ impl AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::ErrorKind::{Other, QuotaExceeded, StorageFull};
 
-    fn write_error(kind: std::io::ErrorKind) -> AppError {
-        AppError::Search(SearchError::WriteFile {
+    type Make = fn(std::io::ErrorKind) -> AppError;
+
+    fn journal_write(kind: std::io::ErrorKind) -> AppError {
+        AppError::from(SearchError::WriteFile {
             path: PathBuf::from("logs/r/journal.jsonl"),
             source: std::io::Error::from(kind),
         })
+    }
+
+    fn stdout_write(kind: std::io::ErrorKind) -> AppError {
+        AppError::WriteOutput {
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    fn runtime(kind: std::io::ErrorKind) -> AppError {
+        AppError::Runtime {
+            source: std::io::Error::from(kind),
+        }
     }
 
     #[test]
@@ -207,18 +229,28 @@ mod tests {
         grid_core::testing::check(
             &[
                 (
-                    "disk full",
-                    std::io::ErrorKind::StorageFull,
+                    "journal, disk full",
+                    (journal_write as Make, StorageFull),
                     EXIT_ENVIRONMENT,
                 ),
-                ("quota", std::io::ErrorKind::QuotaExceeded, EXIT_ENVIRONMENT),
-                ("other", std::io::ErrorKind::PermissionDenied, EXIT_INTERNAL),
+                (
+                    "stdout, disk full",
+                    (stdout_write as Make, StorageFull),
+                    EXIT_ENVIRONMENT,
+                ),
+                (
+                    "stdout, quota",
+                    (stdout_write as Make, QuotaExceeded),
+                    EXIT_ENVIRONMENT,
+                ),
+                (
+                    "runtime, disk full",
+                    (runtime as Make, StorageFull),
+                    EXIT_ENVIRONMENT,
+                ),
+                ("runtime, other", (runtime as Make, Other), EXIT_INTERNAL),
             ],
-            |kind| write_error(*kind).exit_code(),
+            |(make, kind)| make(*kind).exit_code(),
         );
-        let stdout = AppError::WriteOutput {
-            source: std::io::Error::from_raw_os_error(28), // ENOSPC
-        };
-        assert_eq!(stdout.exit_code(), EXIT_ENVIRONMENT);
     }
 }

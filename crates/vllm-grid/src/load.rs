@@ -75,7 +75,7 @@ pub fn check_battery(
 ) -> Result<grid_bench::BatteryConfig, AppError> {
     grid_search::battery::battery_config(battery).map_err(|source| AppError::PlanBattery {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 
