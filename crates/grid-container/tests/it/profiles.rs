@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use grid_container::{
-    FailureClass, ProfileError, ProfileOptions, ResolveError, load_profile, parse_profile,
+    EnvEntry, FailureClass, ProfileError, ProfileOptions, ResolveError, load_profile, parse_profile,
     parse_profile_with,
 };
 
@@ -58,7 +58,6 @@ fn medium_profile_is_the_studys_service() {
         ["--kv-cache-dtype", "fp8"],
         ["--max-model-len", "131072"],
         ["--quantization", "awq_marlin"],
-        ["--api-key", "${VLLM_MEDIUM_API_KEY}"],
     ] {
         assert!(
             profile.command.windows(2).any(|w| w == pair),
@@ -69,6 +68,20 @@ fn medium_profile_is_the_studys_service() {
         profile
             .command
             .contains(&"--enable-auto-tool-choice".to_string())
+    );
+    // Issue 9: the key is in the environment, never on the command line.
+    assert!(
+        profile.environment.contains(&EnvEntry {
+            name: "VLLM_API_KEY".to_string(),
+            value: Some("${VLLM_MEDIUM_API_KEY}".to_string()),
+        }),
+        "{:?}",
+        profile.environment
+    );
+    assert!(
+        grid_container::flag_values(&profile.command, "api-key").is_empty(),
+        "{:?}",
+        profile.command
     );
 }
 
