@@ -43,12 +43,16 @@ pub struct SweepReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    #[error("docker could not list vllm-grid's containers while sweeping leftovers; check the engine and run `vllm-grid cleanup` again")]
+    #[error(
+        "docker could not list vllm-grid's containers while sweeping leftovers; check the engine and run `vllm-grid cleanup` again"
+    )]
     ListContainers {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("docker could not remove the leftover container {container}; remove it with `docker rm -f {container}`")]
+    #[error(
+        "docker could not remove the leftover container {container}; remove it with `docker rm -f {container}`"
+    )]
     RemoveContainer {
         container: String,
         #[source]

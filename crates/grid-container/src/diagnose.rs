@@ -266,7 +266,9 @@ mod tests {
         let (text, error) = clean("(APIServer pid=1) WARNING 12-01 10:32:50 [x.py:1] careful");
         assert_eq!(text, "careful");
         assert!(!error);
-        assert!(is_exception("pydantic_core._pydantic_core.ValidationError: 1 validation"));
+        assert!(is_exception(
+            "pydantic_core._pydantic_core.ValidationError: 1 validation"
+        ));
         assert!(!is_exception("Value error, max_num_batched_tokens (2048)"));
     }
 

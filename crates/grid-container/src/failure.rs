@@ -182,7 +182,8 @@ impl Redact for LaunchFailure {
             *line = redactor.redact(line);
         }
         if let Some(source) = self.source.take() {
-            let redacted = RedactedError::of(&*source as &(dyn std::error::Error + 'static), redactor);
+            let redacted =
+                RedactedError::of(&*source as &(dyn std::error::Error + 'static), redactor);
             self.source = match redacted {
                 Some(redacted) => Some(Box::new(redacted)),
                 // Nothing to hide: keep the typed error.
@@ -215,4 +216,15 @@ pub struct ExitInfo {
     pub code: Option<i64>,
     /// The kernel's OOM killer ended it.
     pub oom_killed: bool,
+}
+
+/// The error and its causes on one line, for a failure record.
+pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::diagnose;
-use crate::failure::{ExitInfo, FailureClass, LaunchFailure};
+use crate::failure::{ExitInfo, FailureClass, LaunchFailure, chain_text};
 use crate::logs::{LogSink, is_disk_full};
 use crate::profile::{Profile, ResolveError, ResolvedProfile};
 use crate::ready::{self, ReadinessConfig};
@@ -55,7 +55,8 @@ pub(crate) async fn await_ready(
     } = wait;
     let client = ready::http_client(readiness);
     let deadline = started_at + ready_timeout;
-    let outcome = ready::wait_ready(&client, &endpoint, &mut exit, deadline, readiness, cancel).await;
+    let outcome =
+        ready::wait_ready(&client, &endpoint, &mut exit, deadline, readiness, cancel).await;
     let failure = match outcome {
         Ok(ready) => {
             // A log that could not be written (disk full) is no record of
@@ -143,7 +144,7 @@ pub(crate) fn resolve_failure(error: ResolveError) -> LaunchFailure {
         | ResolveError::ServerPort { .. }
         | ResolveError::SeveralApiKeys { .. } => FailureClass::InvalidProfile,
     };
-    LaunchFailure::new(class, error.to_string()).with_source(error)
+    LaunchFailure::new(class, chain_text(&error)).with_source(error)
 }
 
 /// The failure for an IO error of ours (the log, the pid file): a full disk

@@ -34,7 +34,9 @@ mod spec;
 
 pub use backend::{Backend, SweepError, SweepOptions, SweepReport, SweptItem};
 pub use diagnose::{Stage, diagnose, diagnose_at};
-pub use docker::{DaemonUnavailable, DockerBackend, DockerBackendConfig, EngineUnreachable, labels};
+pub use docker::{
+    DaemonUnavailable, DockerBackend, DockerBackendConfig, EngineUnreachable, labels,
+};
 pub use failure::{Blame, ExitInfo, FailureClass, LaunchFailure};
 pub use interpolate::UnresolvedVariable;
 pub use logs::{HEAD_BYTES, LogFileError, TAIL_LINES, WINDOW_BYTES};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 
-use crate::failure::{FailureClass, LaunchFailure};
+use crate::failure::{FailureClass, LaunchFailure, chain_text};
 
 /// The engine cannot be reached.
 #[derive(Debug, thiserror::Error)]
@@ -41,17 +41,6 @@ pub enum EngineUnreachable {
         #[source]
         source: DockerError,
     },
-}
-
-/// The error and its causes on one line, for a failure record.
-pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 impl From<DaemonUnavailable> for LaunchFailure {
@@ -92,7 +81,11 @@ impl Connector {
     }
 
     /// The engine stopped answering during `operation`.
-    pub(crate) fn dropped(&self, operation: &'static str, source: DockerError) -> DaemonUnavailable {
+    pub(crate) fn dropped(
+        &self,
+        operation: &'static str,
+        source: DockerError,
+    ) -> DaemonUnavailable {
         self.unavailable(EngineUnreachable::Dropped { operation, source })
     }
 

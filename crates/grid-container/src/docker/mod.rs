@@ -26,11 +26,11 @@ use tokio_util::sync::CancellationToken;
 pub use connect::{DaemonUnavailable, EngineUnreachable};
 pub(crate) use server::DockerServer;
 
-use connect::{Connector, chain_text, is_connection_error, short, status_of};
+use connect::{Connector, is_connection_error, short, status_of};
 use preflight::classify_start_error;
 use server::{ContainerGuard, remove_container, stream_logs, watch_exit};
 
-use crate::failure::{FailureClass, LaunchFailure};
+use crate::failure::{FailureClass, LaunchFailure, chain_text};
 use crate::launch::{ReadyWait, await_ready, check_port_free, fail_exited, prepare, redacted};
 use crate::logs::LogSink;
 use crate::profile::{Profile, ResolvedProfile};
@@ -123,7 +123,10 @@ impl DockerBackend {
         if is_connection_error(&error) {
             LaunchFailure::from(self.connector.dropped(operation, error))
         } else {
-            let error = EngineRefused { operation, source: error };
+            let error = EngineRefused {
+                operation,
+                source: error,
+            };
             LaunchFailure::new(FailureClass::BackendError, chain_text(&error)).with_source(error)
         }
     }
@@ -137,7 +140,9 @@ impl DockerBackend {
         cancel: &CancellationToken,
     ) -> Result<RunningServer, LaunchFailure> {
         let (resolved, sink) = prepare(profile, spec, "docker")?;
-        let outcome = self.launch_resolved(profile, &resolved, &sink, spec, cancel).await;
+        let outcome = self
+            .launch_resolved(profile, &resolved, &sink, spec, cancel)
+            .await;
         redacted(outcome, &resolved.redactor)
     }
 

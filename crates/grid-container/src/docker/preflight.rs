@@ -105,15 +105,18 @@ impl DockerBackend {
                     ),
                 ));
             }
-            remove_container(&self.docker, &id)
-                .await
-                .map_err(|error| self.daemon_failure("remove the container holding the profile's name", error))?;
+            remove_container(&self.docker, &id).await.map_err(|error| {
+                self.daemon_failure("remove the container holding the profile's name", error)
+            })?;
         }
         Ok(())
     }
 }
 
-pub(super) fn classify_start_error(resolved: &ResolvedProfile, error: DockerError) -> LaunchFailure {
+pub(super) fn classify_start_error(
+    resolved: &ResolvedProfile,
+    error: DockerError,
+) -> LaunchFailure {
     let text = error.to_string();
     let lower = text.to_lowercase();
     let (class, advice) = if lower.contains("port is already allocated")

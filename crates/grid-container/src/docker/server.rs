@@ -61,7 +61,11 @@ pub(crate) async fn stream_logs(docker: Docker, id: String, sink: LogSink) {
 }
 
 /// Publishes the container's exit (code, OOMKilled) as soon as it happens.
-pub(crate) async fn watch_exit(docker: Docker, id: String, sender: watch::Sender<Option<ExitInfo>>) {
+pub(crate) async fn watch_exit(
+    docker: Docker,
+    id: String,
+    sender: watch::Sender<Option<ExitInfo>>,
+) {
     loop {
         let options = WaitContainerOptionsBuilder::new()
             .condition("not-running")
@@ -290,4 +294,3 @@ impl DockerServer {
         })
     }
 }
-

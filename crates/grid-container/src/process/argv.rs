@@ -124,4 +124,3 @@ pub(super) fn check_program(program: &str) -> Result<(), LaunchFailure> {
         ))
     }
 }
-

@@ -114,7 +114,8 @@ pub(super) fn older_than(path: &Path, age: Duration) -> bool {
 /// each id asked for. Only our own processes' environments are readable,
 /// and only ours can carry the ID.
 pub(super) fn processes_with_launch_ids(ids: &[String]) -> Vec<(String, Vec<u32>)> {
-    let mut found: Vec<(String, Vec<u32>)> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+    let mut found: Vec<(String, Vec<u32>)> =
+        ids.iter().map(|id| (id.clone(), Vec::new())).collect();
     if ids.is_empty() {
         return found;
     }
@@ -137,7 +138,8 @@ pub(super) fn processes_with_launch_ids(ids: &[String]) -> Vec<(String, Vec<u32>
         if pid == this {
             continue;
         }
-        let Ok(environ) = std::fs::read(PathBuf::from("/proc").join(pid.to_string()).join("environ"))
+        let Ok(environ) =
+            std::fs::read(PathBuf::from("/proc").join(pid.to_string()).join("environ"))
         else {
             continue;
         };

@@ -22,7 +22,11 @@ pub(super) fn exit_code(status: &std::process::ExitStatus) -> Option<i64> {
         .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
 }
 
-pub(super) async fn pump(mut reader: impl tokio::io::AsyncRead + Unpin, stream: usize, sink: LogSink) {
+pub(super) async fn pump(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    stream: usize,
+    sink: LogSink,
+) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         match reader.read(&mut buffer).await {
@@ -61,7 +65,10 @@ pub(super) async fn stop_processes(pids: &[u32], grace: Duration) {
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if pids.iter().all(|pid| !pid_alive(*pid) && !group_alive(*pid)) {
+        if pids
+            .iter()
+            .all(|pid| !pid_alive(*pid) && !group_alive(*pid))
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -47,7 +47,9 @@ pub enum PortError {
 
 /// A `--port` value the server could not listen on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`--port {value}` is not a port the server can listen on; write a number from 1 to 65535, e.g. `--port 8000`")]
+#[error(
+    "`--port {value}` is not a port the server can listen on; write a number from 1 to 65535, e.g. `--port 8000`"
+)]
 pub struct ServerPortError {
     pub value: String,
 }
@@ -249,11 +251,12 @@ pub fn parse_port(text: &str) -> Result<PortMapping, PortError> {
     }
     // An IPv6 host address is written in brackets: `[::1]:5002:8000`.
     let (host_ip, rest) = if let Some(stripped) = spec.strip_prefix('[') {
-        let (ip, rest) = stripped
-            .split_once("]:")
-            .ok_or_else(|| PortError::UnterminatedBracket {
-                text: text.to_string(),
-            })?;
+        let (ip, rest) =
+            stripped
+                .split_once("]:")
+                .ok_or_else(|| PortError::UnterminatedBracket {
+                    text: text.to_string(),
+                })?;
         (Some(ip.to_string()), rest.to_string())
     } else {
         let parts: Vec<&str> = spec.split(':').collect();

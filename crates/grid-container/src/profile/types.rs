@@ -106,8 +106,6 @@ pub struct Profile {
     pub process: ProcessHints,
 }
 
-/// A profile with every reference expanded, ready to start. Holds secrets:
-
 impl Profile {
     /// Every environment variable the profile references, with or without a
     /// default (`${VAR}`, `${VAR:-x}`, and pass-through `environment` names).

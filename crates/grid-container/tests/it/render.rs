@@ -224,7 +224,9 @@ fn the_studys_named_configs_render_as_vllm_serve_expects() {
         // The secret is not on the command line at all (issue 9: it is in
         // the environment, as a reference), and rendering adds none.
         assert!(
-            !rendered.iter().any(|t| t.contains("API_KEY") || t.starts_with("--api")),
+            !rendered
+                .iter()
+                .any(|t| t.contains("API_KEY") || t.starts_with("--api")),
             "{name}: {rendered:?}"
         );
     }

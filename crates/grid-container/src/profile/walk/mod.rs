@@ -11,10 +11,10 @@ use std::path::PathBuf;
 
 use serde_yaml::Value;
 
+use super::ServiceChoice;
 use super::error::ProfileError;
 use super::parsers::{parse_bytes, parse_server_port, split_words};
 use super::types::{EnvEntry, ProcessHints, Profile};
-use super::ServiceChoice;
 use crate::interpolate;
 use crate::render::{flag_value, flag_values};
 
@@ -36,7 +36,6 @@ const SERVICE_KEYS: &[&str] = &[
     "deploy",
     "gpus",
 ];
-
 
 /// Walks one document; `text` is the document's source, for line numbers.
 pub(super) struct Parser<'a> {
@@ -132,16 +131,18 @@ impl Parser<'_> {
         };
         let available: Vec<String> = services.keys().map(key_string).collect();
         let (name, service) = match choice {
-            ServiceChoice::Named(wanted) => match services.iter().find(|(k, _)| key_string(k) == *wanted) {
-                Some((k, v)) => (key_string(k), v),
-                None => {
-                    return Err(ProfileError::ServiceNotFound {
-                        source_name: self.source.clone(),
-                        service: wanted.clone(),
-                        available,
-                    });
+            ServiceChoice::Named(wanted) => {
+                match services.iter().find(|(k, _)| key_string(k) == *wanted) {
+                    Some((k, v)) => (key_string(k), v),
+                    None => {
+                        return Err(ProfileError::ServiceNotFound {
+                            source_name: self.source.clone(),
+                            service: wanted.clone(),
+                            available,
+                        });
+                    }
                 }
-            },
+            }
             ServiceChoice::Only => match services.iter().next() {
                 Some((k, v)) if services.len() == 1 => (key_string(k), v),
                 Some(_) => {
@@ -258,7 +259,9 @@ impl Parser<'_> {
             })?;
         }
         let keys = flag_values(command, "api-key");
-        let line = self.line_of("--api-key").or_else(|| self.line_of("--api_key"));
+        let line = self
+            .line_of("--api-key")
+            .or_else(|| self.line_of("--api_key"));
         match keys.len() {
             0 => {}
             1 => {

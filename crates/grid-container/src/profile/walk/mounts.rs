@@ -71,7 +71,11 @@ impl Parser<'_> {
         Ok(ports)
     }
 
-    pub(super) fn volumes(&mut self, key: &str, value: &Value) -> Result<Vec<String>, ProfileError> {
+    pub(super) fn volumes(
+        &mut self,
+        key: &str,
+        value: &Value,
+    ) -> Result<Vec<String>, ProfileError> {
         let Some(items) = value.as_sequence() else {
             return Err(self.invalid(key, "must be a list"));
         };

@@ -100,7 +100,11 @@ impl Parser<'_> {
         Ok(Some(check))
     }
 
-    pub(super) fn deploy(&mut self, key: &str, value: &Value) -> Result<Vec<GpuRequest>, ProfileError> {
+    pub(super) fn deploy(
+        &mut self,
+        key: &str,
+        value: &Value,
+    ) -> Result<Vec<GpuRequest>, ProfileError> {
         let mut requests = Vec::new();
         let Some(deploy) = value.as_mapping() else {
             return Err(self.invalid(key, "must be a mapping"));
@@ -207,7 +211,11 @@ impl Parser<'_> {
         Ok(request)
     }
 
-    pub(super) fn gpus_shorthand(&self, key: &str, value: &Value) -> Result<GpuRequest, ProfileError> {
+    pub(super) fn gpus_shorthand(
+        &self,
+        key: &str,
+        value: &Value,
+    ) -> Result<GpuRequest, ProfileError> {
         let count =
             parse_gpu_count(value).ok_or_else(|| self.invalid(key, "must be `all` or a number"))?;
         Ok(GpuRequest {
@@ -228,5 +236,3 @@ fn parse_gpu_count(value: &Value) -> Option<i64> {
         _ => None,
     }
 }
-
-
