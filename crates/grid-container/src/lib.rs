@@ -38,7 +38,7 @@ pub use docker::{
     DaemonUnavailable, DockerBackend, DockerBackendConfig, EngineUnreachable, labels,
 };
 pub use failure::{Blame, ExitInfo, FailureClass, LaunchFailure};
-pub use interpolate::UnresolvedVariable;
+pub use interpolate::{SyntaxError, SyntaxProblem, UnresolvedVariable};
 pub use logs::{HEAD_BYTES, LogFileError, TAIL_LINES, WINDOW_BYTES};
 #[cfg(feature = "test-hooks")]
 pub use process::SpawnGate;

@@ -170,9 +170,26 @@ pub struct TeardownReport {
 /// Why a teardown failed. Names container IDs and process groups only.
 #[derive(Debug, thiserror::Error)]
 pub enum TeardownError {
-    #[error("docker could not {operation} container {container}")]
-    Docker {
-        operation: &'static str,
+    #[error(
+        "docker could not signal container {container}; stop it with `docker rm -f {container}`"
+    )]
+    SignalContainer {
+        container: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error(
+        "docker could not remove container {container}; remove it with `docker rm -f {container}`"
+    )]
+    RemoveContainer {
+        container: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error(
+        "the engine stopped answering while checking that container {container} is gone; check with `docker ps -a`"
+    )]
+    InspectContainer {
         container: String,
         #[source]
         source: bollard::errors::Error,

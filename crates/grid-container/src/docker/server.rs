@@ -227,8 +227,7 @@ impl DockerServer {
             Ok(()) => Ok(()),
             // 409: not running any more; 404: already gone.
             Err(error) if matches!(status_of(&error), Some(404 | 409)) => Ok(()),
-            Err(source) => Err(TeardownError::Docker {
-                operation: "signal",
+            Err(source) => Err(TeardownError::SignalContainer {
                 container: self.id.clone(),
                 source,
             }),
@@ -255,8 +254,7 @@ impl DockerServer {
         self.drain_output().await;
         remove_container(&self.docker, &self.id)
             .await
-            .map_err(|source| TeardownError::Docker {
-                operation: "remove",
+            .map_err(|source| TeardownError::RemoveContainer {
                 container: self.id.clone(),
                 source,
             })?;
@@ -266,8 +264,7 @@ impl DockerServer {
             match self.docker.inspect_container(&self.id, None).await {
                 Err(error) if status_of(&error) == Some(404) => break,
                 Err(source) if is_connection_error(&source) => {
-                    return Err(TeardownError::Docker {
-                        operation: "inspect",
+                    return Err(TeardownError::InspectContainer {
                         container: self.id.clone(),
                         source,
                     });
