@@ -399,22 +399,11 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
 /// read from /proc independently of the crate.
 fn processes_with_env(name: &str, value: &str) -> Vec<u32> {
     let needle = format!("{name}={value}").into_bytes();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(environ) = std::fs::read(entry.path().join("environ"))
-            && environ.split(|b| *b == 0).any(|v| v == needle.as_slice())
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+    proc_files("environ")
+        .into_iter()
+        .filter(|(_, environ)| environ.split(|b| *b == 0).any(|v| v == needle.as_slice()))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// Issue 9 defect 1: vllm-grid killed (SIGKILL) between starting a server

@@ -12,23 +12,11 @@ use crate::common::*;
 /// Every process whose command line contains `needle` (all processes whose
 /// /proc/<pid>/cmdline this user can read: what `ps -eo args` shows).
 fn command_lines_with(needle: &str) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(needle) {
-                found.push((pid, text));
-            }
-        }
-    }
-    found
+    proc_files("cmdline")
+        .into_iter()
+        .map(|(pid, cmdline)| (pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+        .filter(|(_, text)| text.contains(needle))
+        .collect()
 }
 
 /// A key of this run only, so other tests' servers cannot confuse the check.
