@@ -1,5 +1,5 @@
-//! One config: its repeats under the config's own deadline, and the result
-//! they make.
+//! One config: its units (one per repeat) under the config's own deadline,
+//! and the result their ends make.
 
 use std::time::Instant;
 
@@ -15,8 +15,7 @@ use crate::store::{
 use super::context::RunContext;
 use super::deadline::Deadline;
 use super::failure::{chain_text, failure_record, plain_failure};
-use super::launch::{LaunchLog, Launched, launch_with_retry};
-use super::repeat::{RepeatEnd, run_repeat};
+use super::unit::{Unit, UnitEnd, UnitLog, run_unit};
 
 pub(crate) enum ConfigRun {
     /// A result to record: a verdict, or what a deadline cut short.
@@ -38,13 +37,13 @@ struct Gathered<'a> {
     started: Instant,
     started_unix_ms: u64,
     repeats: Vec<RepeatResult>,
-    failed_attempts: Vec<FailureRecord>,
-    timing: ConfigTiming,
+    /// Failed launch attempts and time, over every unit so far.
+    log: UnitLog,
 }
 
 impl Gathered<'_> {
     fn finish(mut self, outcome: RunOutcome, failure: Option<FailureRecord>) -> Box<ConfigResult> {
-        let mut timing = std::mem::take(&mut self.timing);
+        let mut timing = std::mem::take(&mut self.log.timing);
         timing.wall_s = self.started.elapsed().as_secs_f64();
         timing.overhead_s = (timing.wall_s
             - timing.server_start_s
@@ -57,7 +56,7 @@ impl Gathered<'_> {
             config: self.config.clone(),
             outcome,
             command: self.command,
-            failed_attempts: self.failed_attempts,
+            failed_attempts: self.log.failed_attempts,
             repeats: self.repeats,
             failure,
             timing,
@@ -80,8 +79,7 @@ pub(crate) async fn run_config(
         started: Instant::now(),
         started_unix_ms: now_unix_ms(),
         repeats: Vec::new(),
-        failed_attempts: Vec::new(),
-        timing: ConfigTiming::default(),
+        log: UnitLog::default(),
     };
     let deadline = Deadline::start(search.token(), plan.limits.per_config_timeout);
     // The deadline's token fired: record why. A user's cancel records
@@ -113,21 +111,28 @@ pub(crate) async fn run_config(
     };
 
     for repeat in 0..plan.repeats.get() {
-        let seed = derive_seed(plan.seed, &config.id, repeat);
         let command = gathered.command.clone();
-        let log = LaunchLog {
-            failed_attempts: &mut gathered.failed_attempts,
-            timing: &mut gathered.timing,
+        let unit = Unit {
+            config,
+            repeat,
+            seed: derive_seed(plan.seed, &config.id, repeat),
+            command: &command,
         };
-        let server = match launch_with_retry(ctx, config, repeat, &command, &deadline, log).await? {
-            Launched::Ready(server) => *server,
-            Launched::CutShort => return Ok(cut_short(gathered)),
-            Launched::Failed(record) => {
+        match run_unit(ctx, &unit, &deadline, &mut gathered.log).await? {
+            UnitEnd::Measured(result) => gathered.repeats.push(result),
+            UnitEnd::LaunchFailed(record) => {
                 return Ok(ConfigRun::Done(
                     gathered.finish(RunOutcome::LaunchFailed, Some(record)),
                 ));
             }
-            Launched::Stop(failure) => {
+            UnitEnd::Died { measured, failure } => {
+                gathered.repeats.extend(measured);
+                return Ok(ConfigRun::Done(
+                    gathered.finish(RunOutcome::Failed, Some(failure)),
+                ));
+            }
+            UnitEnd::CutShort => return Ok(cut_short(gathered)),
+            UnitEnd::LaunchUnavailable(failure) => {
                 let record = failure_record(&failure);
                 return Ok(ConfigRun::Stop {
                     result: gathered.finish(RunOutcome::NotMeasured, Some(record)),
@@ -138,27 +143,7 @@ pub(crate) async fn run_config(
                     },
                 });
             }
-        };
-        let end = run_repeat(
-            ctx,
-            config,
-            repeat,
-            seed,
-            server,
-            &deadline,
-            &mut gathered.timing,
-        )
-        .await?;
-        match end {
-            RepeatEnd::Measured(result) => gathered.repeats.push(result),
-            RepeatEnd::Died { measured, failure } => {
-                gathered.repeats.extend(measured);
-                return Ok(ConfigRun::Done(
-                    gathered.finish(RunOutcome::Failed, Some(failure)),
-                ));
-            }
-            RepeatEnd::CutShort => return Ok(cut_short(gathered)),
-            RepeatEnd::NotMeasured(source) => {
+            UnitEnd::BatteryUnavailable(source) => {
                 let record = plain_failure("battery_error", chain_text(&source), false);
                 return Ok(ConfigRun::Stop {
                     result: gathered.finish(RunOutcome::NotMeasured, Some(record)),

@@ -13,22 +13,28 @@
 //! an error naming the cause, and `resume` runs the config again.
 //!
 //! Files, one step each:
-//! * [`open`](self::open): take the lock, write or check the manifest;
-//! * `config`: one config's repeats under its deadline, and its result;
-//! * `launch`: start the server, retrying transient failures;
-//! * `repeat`: one repeat on a ready server (battery, teardown);
-//! * `context`: where the steps report (the journal, the progress sink);
-//! * `deadline`, `failure`, `summary`, [`setup`](self::setup): helpers.
+//! * `open`: take the lock, then write or check the manifest;
+//! * `exhaustive`: the order of the work (every config, in plan order);
+//! * `config`: one config's units under its deadline, and its result;
+//! * `unit`: one config × one repeat, what a worker of an executor does:
+//!   `launch` (start the server, retrying transient failures), then
+//!   `repeat` (the battery on the ready server, the teardown);
+//! * `record`: the orchestrator writes results and the journal (only it);
+//! * `context`: what the steps share and where they report;
+//! * `deadline`, `failure`, `summary`, `setup`: helpers.
 
 mod config;
 mod context;
 mod deadline;
+mod exhaustive;
 mod failure;
 mod launch;
 mod open;
+mod record;
 mod repeat;
 mod setup;
 mod summary;
+mod unit;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,10 +52,8 @@ use crate::progress::{Progress, SearchEvent};
 use crate::rank::ConfigRef;
 use crate::report::{ReportFiles, write_report};
 use crate::store::{ConfigResult, JournalEvent, RunOutcome, RunStore};
-use config::{ConfigRun, run_config, skipped};
 use context::RunContext;
 use deadline::Deadline;
-use summary::summary_line;
 
 /// What to run: prepared by the caller from the plan file and the profile.
 #[derive(Debug, Clone)]
@@ -179,66 +183,12 @@ pub async fn run_search(
         options,
         progress,
     };
-    let mut configs_run = 0;
-    let mut interrupted = false;
-    let mut first = true;
-    for config in &plan.configs {
-        if results.contains_key(&config.id) {
-            continue;
-        }
-        if cancel.is_cancelled() {
-            interrupted = true;
-            break;
-        }
-        if !first {
-            crate::failpoint::hit("between-configs");
-        }
-        first = false;
-        if search.is_cancelled() {
-            store.write_result(&skipped(&ctx, config))?;
-            store.append_journal(JournalEvent::ConfigFinished {
-                config_id: config.id.clone(),
-                name: config.name.clone(),
-                outcome: RunOutcome::Skipped,
-            })?;
-            progress.event(&SearchEvent::ConfigFinished {
-                config: config.name.clone(),
-                summary: "skipped: search deadline".to_string(),
-            });
-            continue;
-        }
-        match run_config(&ctx, config, cancel, &search).await? {
-            ConfigRun::Done(result) => {
-                store.write_result(&result)?;
-                store.append_journal(JournalEvent::ConfigFinished {
-                    config_id: config.id.clone(),
-                    name: config.name.clone(),
-                    outcome: result.outcome,
-                })?;
-                configs_run += 1;
-                let summary = summary_line(&result);
-                tracing::info!(config = %config.name, "{summary}");
-                progress.event(&SearchEvent::ConfigFinished {
-                    config: config.name.clone(),
-                    summary,
-                });
-            }
-            ConfigRun::Interrupted => {
-                store.append_journal(JournalEvent::ConfigInterrupted {
-                    config_id: config.id.clone(),
-                    name: config.name.clone(),
-                })?;
-                interrupted = true;
-                break;
-            }
-            ConfigRun::Stop { result, error } => {
-                drop(search);
-                stop_run(store, progress, &result, &error);
-                return Err(error);
-            }
-        }
-    }
+    let end = exhaustive::run_all(&ctx, &results, cancel, &search).await;
     drop(search);
+    let exhaustive::LoopEnd {
+        configs_run,
+        interrupted,
+    } = end?;
 
     let report = write_report(store)?;
     let champion = report.ranking.champion.clone();
@@ -293,43 +243,4 @@ fn kept_results(
         results.remove(&config.id);
     }
     Ok(results)
-}
-
-/// A config could not be measured for a reason outside it: record that
-/// (so the report says why the run is incomplete) and the stop, as far as
-/// the store still takes writes; the caller returns `error` either way.
-fn stop_run(store: &RunStore, progress: &dyn Progress, result: &ConfigResult, error: &SearchError) {
-    let config = &result.config;
-    tracing::error!(
-        config = %config.name,
-        error = error as &dyn std::error::Error,
-        "the run stops"
-    );
-    let class = result
-        .failure
-        .as_ref()
-        .map(|f| f.class.clone())
-        .unwrap_or_default();
-    let recorded = store.write_result(result).and_then(|()| {
-        store.append_journal(JournalEvent::ConfigNotMeasured {
-            config_id: config.id.clone(),
-            name: config.name.clone(),
-            class,
-        })?;
-        store.append_journal(JournalEvent::RunInterrupted {
-            reason: error.to_string(),
-        })
-    });
-    if let Err(err) = recorded.and_then(|()| write_report(store).map(|_| ())) {
-        // A full disk, most likely: the config has no result then and
-        // runs again on resume all the same.
-        tracing::warn!(
-            error = &err as &dyn std::error::Error,
-            "cannot record the stop"
-        );
-    }
-    progress.event(&SearchEvent::ConfigFinished {
-        config: config.name.clone(),
-        summary: summary_line(result),
-    });
 }

@@ -74,8 +74,8 @@ fn first_line(stdout: &mut BufReader<std::process::ChildStdout>) -> String {
 fn exactly_one_of_many_processes_takes_the_lock_every_round() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run_dir = dir.path().join("run");
-    const CHILDREN: usize = 6;
-    for round in 0..15 {
+    const CHILDREN: usize = 8;
+    for round in 0..40 {
         // Signalled together once all are up; each holds what it got
         // until its stdin closes.
         let mut children: Vec<_> = (0..CHILDREN).map(|_| lock_child(&run_dir)).collect();
