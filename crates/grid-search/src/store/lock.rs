@@ -15,7 +15,8 @@
 //!
 //! A lock file naming a live process other than ourselves while nobody holds
 //! the `flock` was written by a vllm-grid from before this lock: it is
-//! honoured (refused), so a run is not shared with an older version.
+//! honoured (refused), so a run is not shared with an older version (the
+//! recorded start time tells a live holder from a reused pid).
 
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
