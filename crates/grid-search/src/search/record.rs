@@ -80,7 +80,9 @@ pub(crate) fn record_skipped(
 /// the store still takes writes; the run stops with `error` either way.
 fn record_stop(ctx: &RunContext<'_>, result: &ConfigResult, error: &SearchError) {
     let config = &result.config;
-    tracing::error!(
+    // The binary prints the error and writes its chain to run.log; here
+    // only which config it stopped at, for the log.
+    tracing::debug!(
         config = %config.name,
         error = error as &dyn std::error::Error,
         "the run stops"

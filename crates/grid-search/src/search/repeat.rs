@@ -134,7 +134,8 @@ pub(crate) async fn run_repeat(
     Ok(match measured {
         Ok(result) => RepeatEnd::Measured(result),
         Err(err) => {
-            tracing::error!(
+            // Returned, printed and logged whole by the binary.
+            tracing::debug!(
                 config = %config.name,
                 error = &err as &dyn std::error::Error,
                 "the battery could not run"
