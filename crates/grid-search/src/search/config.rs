@@ -118,8 +118,11 @@ pub(crate) async fn run_config(
             seed: derive_seed(plan.seed, &config.id, repeat),
             command: &command,
         };
-        match run_unit(ctx, &unit, &deadline, &mut gathered.log).await? {
-            UnitEnd::Measured(result) => gathered.repeats.push(result),
+        let (record, error) = match run_unit(ctx, &unit, &deadline, &mut gathered.log).await? {
+            UnitEnd::Measured(result) => {
+                gathered.repeats.push(result);
+                continue;
+            }
             UnitEnd::LaunchFailed(record) => {
                 return Ok(ConfigRun::Done(
                     gathered.finish(RunOutcome::LaunchFailed, Some(record)),
@@ -132,29 +135,28 @@ pub(crate) async fn run_config(
                 ));
             }
             UnitEnd::CutShort => return Ok(cut_short(gathered)),
-            UnitEnd::LaunchUnavailable(failure) => {
-                let record = failure_record(&failure);
-                return Ok(ConfigRun::Stop {
-                    result: gathered.finish(RunOutcome::NotMeasured, Some(record)),
-                    error: SearchError::Launch {
-                        run_id: ctx.setup.run_id.clone(),
-                        config: config.name.clone(),
-                        failure,
-                    },
-                });
-            }
-            UnitEnd::BatteryUnavailable(source) => {
-                let record = plain_failure("battery_error", chain_text(&source), false);
-                return Ok(ConfigRun::Stop {
-                    result: gathered.finish(RunOutcome::NotMeasured, Some(record)),
-                    error: SearchError::Battery {
-                        run_id: ctx.setup.run_id.clone(),
-                        config: config.name.clone(),
-                        source,
-                    },
-                });
-            }
-        }
+            UnitEnd::LaunchUnavailable(failure) => (
+                failure_record(&failure),
+                SearchError::Launch {
+                    run_id: ctx.setup.run_id.clone(),
+                    config: config.name.clone(),
+                    failure,
+                },
+            ),
+            UnitEnd::BatteryUnavailable(source) => (
+                plain_failure("battery_error", chain_text(&source), false),
+                SearchError::Battery {
+                    run_id: ctx.setup.run_id.clone(),
+                    config: config.name.clone(),
+                    source,
+                },
+            ),
+        };
+        // Not the config's fault: recorded as not measured, and the run stops.
+        return Ok(ConfigRun::Stop {
+            result: gathered.finish(RunOutcome::NotMeasured, Some(record)),
+            error,
+        });
     }
     Ok(ConfigRun::Done(
         gathered.finish(RunOutcome::Completed, None),
