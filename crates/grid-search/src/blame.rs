@@ -1,0 +1,102 @@
+//! Who a failure blames, decided in one place per source of failures.
+//!
+//! * [`Blame::Config`]: a verdict on the config, recorded as its result
+//!   (the ranking shows it as rejected).
+//! * [`Blame::Environment`]: something outside the config failed (a full
+//!   disk, the Docker daemon, a port taken by another program, a missing
+//!   image). Never a verdict: after the plan's transient retries the run
+//!   stops with exit 5, the config is recorded as `not_measured`, and
+//!   `resume` runs it again.
+//! * [`Blame::BadInput`]: the user's input cannot work (an unset secret, an
+//!   unusable profile): the run stops with exit 2, resumable the same way.
+//! * [`Blame::Internal`]: a bug of ours (the battery panicked): the run stops
+//!   with exit 1, resumable the same way.
+//!
+//! Until grid-container's `FailureClass` and grid-bench's `BatteryError`
+//! say this themselves (helpers B and C), the classification lives here:
+//! swapping to their methods is one line in [`launch_blame`] and one in
+//! [`battery_blame`].
+
+use std::io;
+
+use grid_bench::BatteryError;
+use grid_bench::report::WriteError;
+use grid_container::FailureClass;
+
+use crate::ErrorKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    Config,
+    Environment,
+    BadInput,
+    Internal,
+}
+
+impl Blame {
+    /// How the binary treats a run stopped for this reason.
+    pub fn error_kind(self) -> ErrorKind {
+        match self {
+            Blame::BadInput => ErrorKind::BadInput,
+            Blame::Internal => ErrorKind::Internal,
+            // A config fault never stops a run; should one arrive here, it
+            // is no more the user's fault than the environment's.
+            Blame::Environment | Blame::Config => ErrorKind::EnvironmentUnavailable,
+        }
+    }
+}
+
+/// A server that did not start (or went away), by its diagnosed class.
+pub fn launch_blame(class: &FailureClass) -> Blame {
+    match class {
+        FailureClass::GpuOutOfMemory
+        | FailureClass::FreeMemoryBelowUtilization
+        | FailureClass::KvCacheTooSmall
+        | FailureClass::InvalidArgument
+        | FailureClass::HostOutOfMemory
+        | FailureClass::ExitedWithCode(_)
+        | FailureClass::HealthTimeout => Blame::Config,
+        FailureClass::MissingSecret | FailureClass::InvalidProfile => Blame::BadInput,
+        // A taken port is another program's (or a leaked server's, which
+        // the sweep should have removed): no config could use it.
+        FailureClass::PortInUse
+        | FailureClass::MissingImage
+        | FailureClass::MissingProgram
+        | FailureClass::ForeignContainer
+        | FailureClass::DaemonUnavailable
+        | FailureClass::BackendError
+        | FailureClass::Cancelled => Blame::Environment,
+    }
+}
+
+/// A battery that could not run to its report. (A benchmark that failed
+/// inside a finished battery is in the report, and the gates judge it.)
+pub fn battery_blame(error: &BatteryError) -> Blame {
+    match error {
+        BatteryError::InvalidConfig(_) => Blame::BadInput,
+        // Its files go under logs/: a full disk, a read-only mount.
+        BatteryError::Output(WriteError::CreateDir { .. } | WriteError::Write { .. }) => {
+            Blame::Environment
+        }
+        BatteryError::Output(WriteError::Serialize { .. }) | BatteryError::ThreadLost => {
+            Blame::Internal
+        }
+        BatteryError::Client { .. } | BatteryError::Runtime { .. } | BatteryError::Cancelled => {
+            Blame::Environment
+        }
+    }
+}
+
+/// A file of the run store that could not be read or written: a full disk,
+/// an exhausted quota, a read-only or foreign-owned directory is the
+/// environment; anything else is unexpected.
+pub fn io_blame(error: &io::Error) -> Blame {
+    match error.kind() {
+        io::ErrorKind::StorageFull
+        | io::ErrorKind::QuotaExceeded
+        | io::ErrorKind::ReadOnlyFilesystem
+        | io::ErrorKind::FileTooLarge
+        | io::ErrorKind::PermissionDenied => Blame::Environment,
+        _ => Blame::Internal,
+    }
+}
