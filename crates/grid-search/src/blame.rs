@@ -12,10 +12,8 @@
 //! * [`Blame::Internal`]: a bug of ours (the battery panicked): the run stops
 //!   with exit 1, resumable the same way.
 //!
-//! Until grid-container's `FailureClass` and grid-bench's `BatteryError`
-//! say this themselves (helpers B and C), the classification lives here:
-//! swapping to their methods is one line in [`launch_blame`] and one in
-//! [`battery_blame`].
+//! grid-container's `FailureClass` says whom a launch failure blames; this
+//! module maps it, and classifies the battery's errors.
 
 use std::io;
 
@@ -46,26 +44,15 @@ impl Blame {
     }
 }
 
-/// A server that did not start (or went away), by its diagnosed class.
+/// A server that did not start (or went away), by its diagnosed class:
+/// grid-container decides ([`FailureClass::blame`]); this maps its answer.
 pub fn launch_blame(class: &FailureClass) -> Blame {
-    match class {
-        FailureClass::GpuOutOfMemory
-        | FailureClass::FreeMemoryBelowUtilization
-        | FailureClass::KvCacheTooSmall
-        | FailureClass::InvalidArgument
-        | FailureClass::HostOutOfMemory
-        | FailureClass::ExitedWithCode(_)
-        | FailureClass::HealthTimeout => Blame::Config,
-        FailureClass::MissingSecret | FailureClass::InvalidProfile => Blame::BadInput,
-        // A taken port is another program's (or a leaked server's, which
-        // the sweep should have removed): no config could use it.
-        FailureClass::PortInUse
-        | FailureClass::MissingImage
-        | FailureClass::MissingProgram
-        | FailureClass::ForeignContainer
-        | FailureClass::DaemonUnavailable
-        | FailureClass::BackendError
-        | FailureClass::Cancelled => Blame::Environment,
+    match class.blame() {
+        grid_container::Blame::Config => Blame::Config,
+        grid_container::Blame::Setup => Blame::BadInput,
+        // A cancelled launch that reaches here was not the user's cancel
+        // (that is handled before): no config could get past it.
+        grid_container::Blame::Environment | grid_container::Blame::Cancelled => Blame::Environment,
     }
 }
 
