@@ -95,6 +95,7 @@ async fn send(
             request_timeout: timeout,
             epoch: Instant::now(),
             keep_text: true,
+            ..ClientConfig::default()
         },
     )
     .expect("client");
