@@ -158,7 +158,7 @@ pub async fn probe(endpoint: &Endpoint, config: &ProbeConfig) -> Result<ProbeRep
         source,
     })?;
     let models = list_models(&client, endpoint, config).await?;
-    if !models.iter().any(|id| *id == endpoint.model) {
+    if !models.contains(&endpoint.model) {
         return Err(ProbeError::UnknownModel {
             model: endpoint.model.clone(),
             available: models,

@@ -32,8 +32,8 @@ impl BatteryConfig {
                 problem: problem.to_string(),
             })
         };
-        let positive = |value: f64| value.is_finite() && value > 0.0 && value <= MAX_SECONDS;
-        let non_negative = |value: f64| value.is_finite() && value >= 0.0 && value <= MAX_SECONDS;
+        let positive = |value: f64| value > 0.0 && value <= MAX_SECONDS;
+        let non_negative = |value: f64| (0.0..=MAX_SECONDS).contains(&value);
         for (field, value) in [
             ("request_timeout_s", self.request_timeout_s),
             ("idle_timeout_s", self.idle_timeout_s),

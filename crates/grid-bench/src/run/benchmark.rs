@@ -89,12 +89,9 @@ pub(super) async fn run_one(
         result = run_details(&context, name) => result,
     };
     drop(context);
-    let counted = counter.await.map_err(|source| {
-        Stopped::Lost(BatteryError::TaskLost {
-            task: "record counter",
-            source,
-        })
-    })?;
+    let counted = super::join(counter, "record counter")
+        .await
+        .map_err(Stopped::Lost)?;
     let details = result?;
     let after = scrape(shared.client).await;
     let mut errors = Vec::new();
@@ -112,7 +109,7 @@ pub(super) async fn run_one(
             successful,
             required,
         } => {
-            if let BenchmarkDetails::KvCache(report) = &mut details {
+            if let BenchmarkDetails::KvCache(report) = details.as_mut() {
                 report.cross_check(Some(&delta));
             }
             let status = if timed_out.load(Ordering::Relaxed) {
@@ -129,7 +126,7 @@ pub(super) async fn run_one(
                     required,
                 }
             };
-            (Some(details), status)
+            (Some(*details), status)
         }
         Ran::Failed { error } => (None, OutcomeStatus::Failed { error }),
     };
@@ -153,7 +150,7 @@ enum Ran {
     /// Its details, with the successful samples it got and the number it
     /// needs for its numbers to count.
     Measured {
-        details: BenchmarkDetails,
+        details: Box<BenchmarkDetails>,
         successful: usize,
         required: usize,
     },
@@ -163,7 +160,7 @@ enum Ran {
 
 fn measured(details: BenchmarkDetails, (successful, required): (usize, usize)) -> Ran {
     Ran::Measured {
-        details,
+        details: Box::new(details),
         successful,
         required,
     }

@@ -223,10 +223,7 @@ pub async fn run_battery_with_records(
         outcomes.push(gpu::outcome(sampler.stop().await, config));
     }
     drop(record_sender);
-    let records = aggregator.await.map_err(|source| BatteryError::TaskLost {
-        task: "record aggregator",
-        source,
-    })?;
+    let records = join(aggregator, "record aggregator").await?;
     let report = BatteryReport {
         endpoint: EndpointInfo {
             base_url: endpoint.root().to_string(),
@@ -254,8 +251,52 @@ async fn collect(mut receiver: mpsc::UnboundedReceiver<RequestRecord>) -> Vec<Re
     records
 }
 
+/// Awaits a task that hands over records; a panicked one is an error
+/// naming it, never an empty result.
+async fn join<T>(
+    handle: tokio::task::JoinHandle<T>,
+    task: &'static str,
+) -> Result<T, BatteryError> {
+    handle
+        .await
+        .map_err(|source| BatteryError::TaskLost { task, source })
+}
+
 impl From<Cancelled> for benchmark::Stopped {
     fn from(_: Cancelled) -> Self {
         benchmark::Stopped::Cancelled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicked_aggregator_is_an_error_naming_it_not_zero_records() {
+        let handle = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("the aggregator broke");
+            }
+            vec![0u8]
+        });
+        let error = join(handle, "record aggregator")
+            .await
+            .expect_err("a lost task is an error");
+        assert!(
+            matches!(
+                error,
+                BatteryError::TaskLost {
+                    task: "record aggregator",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the battery's record aggregator stopped without handing over its records (it panicked)"
+        );
+        assert_eq!(error.kind(), BatteryErrorKind::Internal);
     }
 }

@@ -221,6 +221,11 @@ async fn a_usage_without_prompt_tokens_keeps_the_latencies_and_leaves_the_count_
     assert!(line["usage"].get("prompt_tokens").is_none(), "{line}");
 }
 
+/// A stream and the size of the pieces it is fed in.
+type Split = (String, usize);
+/// Events dispatched, and whether the decoder stopped as oversized.
+type Decoded = (usize, bool);
+
 #[test]
 fn the_sse_decoder_drops_an_oversized_line_and_stops() {
     let cap = 1024;
@@ -258,7 +263,7 @@ fn the_sse_decoder_drops_an_oversized_line_and_stops() {
             (2usize, false),
         ));
     }
-    let named: Vec<(&str, (String, usize), (usize, bool))> = cases
+    let named: Vec<(&str, Split, Decoded)> = cases
         .iter()
         .map(|(name, input, output)| (name.as_str(), input.clone(), *output))
         .collect();

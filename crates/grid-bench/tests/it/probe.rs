@@ -77,12 +77,32 @@ async fn each_broken_endpoint_fails_the_probe_fast_with_its_reason() {
     let cases: Vec<(&str, &str, String)> = vec![
         ("simulator", "simulator", "ok".to_string()),
         ("wrong key", "wrong key", "unauthorized 401".to_string()),
-        ("unknown model", "unknown model", "unknown_model".to_string()),
-        ("closed port", "closed port", "connection_refused".to_string()),
+        (
+            "unknown model",
+            "unknown model",
+            "unknown_model".to_string(),
+        ),
+        (
+            "closed port",
+            "closed port",
+            "connection_refused".to_string(),
+        ),
         ("html page", "html page", "html_page".to_string()),
-        ("malformed sse", "malformed sse", "chat malformed_event".to_string()),
-        ("keep-alives only", "keep-alives only", "chat idle_timeout".to_string()),
-        ("50 MiB event", "50 MiB event", "chat oversized_event".to_string()),
+        (
+            "malformed sse",
+            "malformed sse",
+            "chat malformed_event".to_string(),
+        ),
+        (
+            "keep-alives only",
+            "keep-alives only",
+            "chat idle_timeout".to_string(),
+        ),
+        (
+            "50 MiB event",
+            "50 MiB event",
+            "chat oversized_event".to_string(),
+        ),
         (
             "gateway without prompt_tokens",
             "gateway without prompt_tokens",
