@@ -381,14 +381,32 @@ impl Client {
         }
         let mut decoder = SseDecoder::with_max_event_bytes(self.config.max_event_bytes);
         let mut chunks = response.bytes_stream();
+        // One timer for the whole stream, moved only when it fires: the idle
+        // time counts from the last token (or the send), not from the last
+        // read, since keep-alives arrive but are not progress. Re-arming it
+        // per chunk would cost a timer-wheel update per token.
+        // An idle timeout too large for an instant waits a year instead.
+        let first_due = state
+            .last_progress()
+            .checked_add(idle)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+        let idle_timer = tokio::time::sleep_until(first_due.into());
+        tokio::pin!(idle_timer);
         loop {
-            // Counted from the last token (or the send), not from the last
-            // read: keep-alives arrive, but they are not progress.
-            let wait = idle.saturating_sub(state.last_progress().elapsed());
-            let item = match tokio::time::timeout(wait, chunks.next()).await {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(_) => {
+            let item = tokio::select! {
+                biased;
+                item = chunks.next() => match item {
+                    Some(item) => item,
+                    None => break,
+                },
+                () = &mut idle_timer => {
+                    match state.last_progress().checked_add(idle) {
+                        Some(due) if Instant::now() < due => {
+                            idle_timer.as_mut().reset(due.into());
+                            continue;
+                        }
+                        _ => {}
+                    }
                     state.fail(
                         FailureKind::IdleTimeout,
                         format!(
