@@ -53,14 +53,17 @@ fn nested_schema_violations_are_reported_with_paths() {
                 vec!["$.age: -1 is below the minimum 0".to_string()],
             ),
         ],
-        |value| {
-            validate(&create_user_schema(), value)
-                .expect("the schema compiles")
-                .into_iter()
-                .map(|v| format!("{}: {}", v.path, v.message))
-                .collect::<Vec<_>>()
-        },
+        |value| messages(&create_user_schema(), value),
     );
+}
+
+/// The violations of `value` as `path: message` lines.
+fn messages(schema: &Value, value: &Value) -> Vec<String> {
+    validate(schema, value)
+        .expect("the schema compiles")
+        .into_iter()
+        .map(|v| format!("{}: {}", v.path, v.message))
+        .collect()
 }
 
 #[test]
@@ -162,13 +165,7 @@ fn boolean_schemas_and_the_added_bounds_are_checked() {
                 vec!["$: 10 is not below the exclusive maximum 10".to_string()],
             ),
         ],
-        |(schema, value)| {
-            validate(schema, value)
-                .expect("the schema compiles")
-                .into_iter()
-                .map(|v| format!("{}: {}", v.path, v.message))
-                .collect::<Vec<_>>()
-        },
+        |(schema, value)| messages(schema, value),
     );
 }
 
