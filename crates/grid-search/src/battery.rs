@@ -62,6 +62,12 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
             OutcomeStatus::Failed { error } => {
                 failed.insert(outcome.name.as_str().to_string(), error.clone());
             }
+            OutcomeStatus::TimedOut { .. } => {
+                failed.insert(
+                    outcome.name.as_str().to_string(),
+                    outcome.failure_summary().unwrap_or_default(),
+                );
+            }
         }
     }
     let samples: Vec<f64> = report
