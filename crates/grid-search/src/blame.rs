@@ -17,8 +17,7 @@
 
 use std::io;
 
-use grid_bench::BatteryError;
-use grid_bench::report::WriteError;
+use grid_bench::{BatteryError, BatteryErrorKind};
 use grid_container::FailureClass;
 
 use crate::ErrorKind;
@@ -59,18 +58,12 @@ pub fn launch_blame(class: &FailureClass) -> Blame {
 /// A battery that could not run to its report. (A benchmark that failed
 /// inside a finished battery is in the report, and the gates judge it.)
 pub fn battery_blame(error: &BatteryError) -> Blame {
-    match error {
-        BatteryError::InvalidConfig(_) => Blame::BadInput,
-        // Its files go under logs/: a full disk, a read-only mount.
-        BatteryError::Output(WriteError::CreateDir { .. } | WriteError::Write { .. }) => {
-            Blame::Environment
-        }
-        BatteryError::Output(WriteError::Serialize { .. }) | BatteryError::ThreadLost => {
-            Blame::Internal
-        }
-        BatteryError::Client { .. } | BatteryError::Runtime { .. } | BatteryError::Cancelled => {
-            Blame::Environment
-        }
+    // grid-bench decides; a cancel that reaches here was not the user's
+    // (that is handled before), so no config could get past it.
+    match error.kind() {
+        BatteryErrorKind::BadInput => Blame::BadInput,
+        BatteryErrorKind::Internal => Blame::Internal,
+        BatteryErrorKind::Environment | BatteryErrorKind::Cancelled => Blame::Environment,
     }
 }
 
