@@ -10,3 +10,4 @@ mod memory;
 mod real032;
 mod tools;
 mod truth;
+mod wire;
