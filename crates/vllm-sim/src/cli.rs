@@ -376,10 +376,12 @@ async fn bind_and_serve(
             addr: addr_text.clone(),
             source,
         })?;
-    let local: SocketAddr = listener.local_addr().map_err(|source| SimError::Bind {
-        addr: addr_text.clone(),
-        source,
-    })?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|source| SimError::LocalAddr {
+            addr: addr_text.clone(),
+            source,
+        })?;
     // vLLM 0.32's wording and source location.
     log::info(
         "entry.py:140",
@@ -441,10 +443,12 @@ impl TestServer {
                 addr: "127.0.0.1:0".into(),
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind {
-            addr: "127.0.0.1:0".into(),
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimError::LocalAddr {
+                addr: "127.0.0.1:0".into(),
+                source,
+            })?;
         state.set_ready();
         let stop = CancellationToken::new();
         let (stop2, crashed) = (stop.clone(), state.crashed.clone());
