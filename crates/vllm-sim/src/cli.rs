@@ -64,7 +64,7 @@ pub fn run_cli<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => {
             log::raw_err(USAGE);
-            log::raw_err(&format!("vllm serve: error: {e}"));
+            log::raw_err(&format!("vllm serve: error: {}", with_causes(&e)));
             return ExitCode::from(2);
         }
     };
@@ -83,6 +83,17 @@ pub fn run_cli<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     // not delay the exit: SIGTERM has to stop us within a second.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+/// An error and its causes, `: `-joined.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 fn print_startup_error(err: &StartupError) {

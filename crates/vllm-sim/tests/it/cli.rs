@@ -177,3 +177,74 @@ fn logs_non_default_args_and_stops_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// A file under the temp dir, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("vllm-sim-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).expect("write temp file");
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn sim_config_file_is_read_and_the_command_line_overrides_it() {
+    let file = TempFile::new(
+        "sim.json",
+        r#"{"time_scale": 0.5, "seed": 9, "output-len-mode": "max"}"#,
+    );
+    let cfg = ServeConfig::from_args_with_env(
+        &["m", "--sim-config", file.path(), "--sim-seed", "4"],
+        None,
+    )
+    .expect("args");
+    assert_eq!(cfg.sim.time_scale, 0.5);
+    assert_eq!(cfg.sim.seed, 4);
+    assert_eq!(
+        cfg.sim.output_len_mode,
+        vllm_sim::config::OutputLenMode::Max
+    );
+}
+
+#[test]
+fn bad_sim_config_files_exit_2_naming_the_file_and_the_cause() {
+    let not_json = TempFile::new("not-json.json", "{time_scale: 1");
+    let not_object = TempFile::new("list.json", "[1, 2]");
+    let bad_value = TempFile::new("bad-value.json", r#"{"http-500-rate": 2}"#);
+    let missing =
+        std::env::temp_dir().join(format!("vllm-sim-{}-missing.json", std::process::id()));
+    let missing = missing.to_str().expect("utf-8");
+    for (path, expected) in [
+        (missing, "cannot read sim config"),
+        (not_json.path(), "is not JSON"),
+        (not_object.path(), "is not a JSON object"),
+        (
+            bad_value.path(),
+            "argument --sim-http-500-rate: expected a probability between 0 and 1, got '2'",
+        ),
+    ] {
+        let (code, _, err) = run(&["serve", "tiny", "--sim-config", path]);
+        assert_eq!(code, 2, "{path}: {err}");
+        assert!(err.contains(expected), "{path}: {err}");
+        assert!(
+            err.contains(path) || expected.starts_with("argument"),
+            "{path}: {err}"
+        );
+    }
+    // The cause is printed after the message.
+    let (_, _, err) = run(&["serve", "tiny", "--sim-config", missing]);
+    assert!(err.contains("No such file or directory"), "{err}");
+    let (_, _, err) = run(&["serve", "tiny", "--sim-config", not_json.path()]);
+    assert!(err.contains("key must be a string"), "{err}");
+}
