@@ -254,7 +254,7 @@ pub async fn serve(cfg: ServeConfig) -> ExitCode {
             match bind_and_serve(Arc::clone(&state), &cfg, stop.clone()).await {
                 Ok(task) => early = Some((state, task)),
                 Err(e) => {
-                    log::error("api_server.py:1900", &e.to_string());
+                    log::error("api_server.py:1900", &with_causes(&e));
                     return ExitCode::from(1);
                 }
             }
@@ -316,14 +316,14 @@ pub async fn serve(cfg: ServeConfig) -> ExitCode {
                     return ExitCode::from(1);
                 }
                 Err(e) => {
-                    log::error("vllm-sim", &e.to_string());
+                    log::error("vllm-sim", &with_causes(&e));
                     return ExitCode::from(1);
                 }
             };
             match bind_and_serve(Arc::clone(&state), &cfg, stop.clone()).await {
                 Ok(task) => (state, task),
                 Err(e) => {
-                    log::error("api_server.py:1900", &e.to_string());
+                    log::error("api_server.py:1900", &with_causes(&e));
                     return ExitCode::from(1);
                 }
             }

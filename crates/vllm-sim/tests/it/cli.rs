@@ -178,6 +178,18 @@ fn logs_non_default_args_and_stops_on_sigterm() {
     );
 }
 
+#[test]
+fn a_taken_port_is_reported_with_the_os_reason() {
+    // grid-container classifies `port_in_use` from "Address already in use"
+    // in the server's log, as real vLLM prints it.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = holder.local_addr().expect("addr").port().to_string();
+    let (code, _, err) = run(&["serve", "tiny", "--port", &port, "--sim-time-scale", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot bind 127.0.0.1:"), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+}
+
 /// A file under the temp dir, removed on drop.
 struct TempFile(std::path::PathBuf);
 
