@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServeConfig, StartupFailure};
+use crate::engine::clock::saturating_secs;
 use crate::log;
 use crate::memory::{self, StartupError};
 use crate::server::{SimError, SimState, app};
@@ -168,12 +169,12 @@ fn shutdown_signal(stop: CancellationToken) -> impl std::future::Future<Output =
 
 /// Sleeps for a simulated duration, or returns false early on `stop`.
 async fn simulated_sleep(seconds: f64, time_scale: f64, stop: &CancellationToken) -> bool {
-    let real = (seconds * time_scale).max(0.0);
-    if real == 0.0 {
+    let real = saturating_secs(seconds * time_scale);
+    if real.is_zero() {
         return !stop.is_cancelled();
     }
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs_f64(real)) => true,
+        _ = tokio::time::sleep(real) => true,
         _ = stop.cancelled() => false,
     }
 }

@@ -1,6 +1,7 @@
 //! Simulated time: a simulated span becomes a real [`Duration`] (times
 //! `--sim-time-scale`, slowed by `--sim-degradation-per-hour`), and the
-//! engine sleeps to absolute deadlines precisely.
+//! engine sleeps to absolute deadlines precisely. Spans saturate at
+//! [`FOREVER`], so no knob value can overflow a deadline.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -24,7 +25,24 @@ impl Clock {
         }
         let uptime_h = now.duration_since(self.start).as_secs_f64() / self.time_scale / 3600.0;
         let factor = 1.0 + self.degradation_per_hour * uptime_h;
-        Duration::from_secs_f64(simulated_ms * factor * self.time_scale / 1000.0)
+        saturating_secs(simulated_ms * factor * self.time_scale / 1000.0)
+    }
+}
+
+/// The longest span the simulator waits: a year stands for "forever" and
+/// keeps every deadline (`Instant` plus up to 2^32 of these) representable.
+pub(crate) const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Seconds as a `Duration`, at most [`FOREVER`]; huge or non-finite values
+/// (`--sim-decode-base-ms 1e300`, or a product that overflows) saturate
+/// instead of panicking in `Duration::from_secs_f64`.
+pub(crate) fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else if secs >= FOREVER.as_secs_f64() {
+        FOREVER
+    } else {
+        Duration::from_secs_f64(secs)
     }
 }
 
@@ -48,5 +66,30 @@ pub(super) fn wait_until(deadline: Instant, rx: &Receiver<Msg>, inbox: &mut VecD
         } else {
             std::thread::yield_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_saturate_at_forever() {
+        grid_core::testing::check(
+            &[
+                ("zero", 0.0, Duration::ZERO),
+                ("negative", -1.0, Duration::ZERO),
+                ("not a number", f64::NAN, Duration::ZERO),
+                ("a millisecond", 0.001, Duration::from_millis(1)),
+                (
+                    "just under",
+                    FOREVER.as_secs_f64() - 1.0,
+                    FOREVER - Duration::from_secs(1),
+                ),
+                ("huge", 1e300, FOREVER),
+                ("infinite", f64::INFINITY, FOREVER),
+            ],
+            |secs| saturating_secs(*secs),
+        );
     }
 }

@@ -57,7 +57,7 @@
 //! and memory effects are switched off: token `k` of every request is written
 //! at `received + T + k × I` (× time_scale), however many requests run.
 
-mod clock;
+pub(crate) mod clock;
 mod fixed;
 mod scheduler;
 

@@ -296,6 +296,8 @@ fn write_script(cfg: &ServeConfig, prompt: &ChatPrompt, ask: Ask) -> Script {
         }
     };
     let mut rng = Rng::new(seed ^ 0x1e57);
+    // Lengths beyond max_tokens are cut anyway: drawing only max_tokens
+    // words gives the same first words without building the rest.
     let prose_len = if ask.ignore_eos || cfg.sim.output_len_mode == OutputLenMode::Max {
         ask.max_tokens
     } else {
@@ -303,12 +305,13 @@ fn write_script(cfg: &ServeConfig, prompt: &ChatPrompt, ask: Ask) -> Script {
             cfg.sim.output_len_min,
             cfg.sim.output_len_max.max(cfg.sim.output_len_min),
         )
+        .min(ask.max_tokens)
     };
     let mut script = script::build(&ScriptInput {
         thinks: ask.endpoint == Endpoint::Chat && cfg.model_thinks() && ask.thinking_allowed,
         thinking_unclosed: cfg.sim.thinking_unclosed,
         reasoning_parser: cfg.reasoning_parser.is_some(),
-        reasoning_tokens: cfg.sim.reasoning_tokens,
+        reasoning_tokens: cfg.sim.reasoning_tokens.min(ask.max_tokens),
         tools: ask.tools,
         tool_choice: ask.tool_choice,
         called_tools: prompt.called.clone(),

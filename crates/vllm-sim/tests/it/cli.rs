@@ -260,3 +260,32 @@ fn bad_sim_config_files_exit_2_naming_the_file_and_the_cause() {
     let (_, _, err) = run(&["serve", "tiny", "--sim-config", not_json.path()]);
     assert!(err.contains("key must be a string"), "{err}");
 }
+
+#[test]
+fn a_huge_model_load_time_loads_until_sigterm() {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "tiny",
+            "--port",
+            "0",
+            "--sim-model-load-s",
+            "1e300",
+        ])
+        .env_remove("VLLM_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vllm-sim");
+    std::thread::sleep(Duration::from_millis(300));
+    let early = child.try_wait().expect("try_wait");
+    let delivered = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert!(early.is_none(), "exited while loading: {early:?}: {err}");
+    assert!(delivered.expect("SIGTERM"), "the child was running");
+    assert!(status.success(), "{status:?}: {err}");
+}

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod contract;
 mod faults;
+mod limits;
 mod memory;
 mod real032;
 mod tools;
