@@ -16,6 +16,7 @@
 
 mod body;
 mod full;
+mod listen;
 mod prepare;
 mod prompt;
 mod reply;
@@ -24,6 +25,7 @@ pub mod routes;
 mod state;
 mod stream;
 
+pub use listen::{bind, spawn_server};
 pub use reply::error_response;
 pub use routes::app;
 pub use state::{SimError, SimState};

@@ -289,3 +289,63 @@ fn a_huge_model_load_time_loads_until_sigterm() {
     assert!(delivered.expect("SIGTERM"), "the child was running");
     assert!(status.success(), "{status:?}: {err}");
 }
+
+/// The status code of `GET /health` on 127.0.0.1:`port`, over plain HTTP/1.1.
+fn health_status(port: u16) -> u16 {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    let _ = tcp.read_to_string(&mut reply);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"))
+}
+
+#[test]
+fn listen_during_load_answers_503_until_loaded() {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "tiny",
+            "--port",
+            "0",
+            "--sim-listen-during-load",
+            "--sim-model-load-s",
+            "1",
+        ])
+        .env_remove("VLLM_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vllm-sim");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut port = None;
+    let mut loading = None;
+    let mut ready = None;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(rest) = line
+            .split("Starting vLLM server on http://127.0.0.1:")
+            .nth(1)
+        {
+            port = rest.trim().parse::<u16>().ok();
+        }
+        if line.contains("Starting to load model") {
+            // Bound before loading: the port answers, but not ready.
+            loading = port.map(health_status);
+        }
+        if line.starts_with("vllm-sim: ready unix_ms=") {
+            ready = port.map(health_status);
+            break;
+        }
+    }
+    let _ = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
+    let status = child.wait().expect("wait");
+    assert_eq!(loading, Some(503), "port {port:?}");
+    assert_eq!(ready, Some(200), "port {port:?}");
+    assert!(status.success(), "{status:?}");
+}
