@@ -22,6 +22,7 @@ pub mod kv;
 mod log;
 pub mod memory;
 pub mod metrics;
+pub mod schema;
 pub mod script;
 pub mod server;
 pub mod startup;
