@@ -111,7 +111,7 @@ impl Usage {
     }
 }
 
-/// The fields every chunk starts with.
+/// The fields every chunk and body starts with.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(super) struct Head<'a> {
     pub(super) id: &'a str,
@@ -252,10 +252,8 @@ pub(super) struct FunctionDelta<'a> {
 /// The non-streaming `/v1/chat/completions` body.
 #[derive(Debug, Serialize)]
 pub(super) struct ChatCompletion<'a> {
-    pub(super) id: &'a str,
-    pub(super) object: &'static str,
-    pub(super) created: u64,
-    pub(super) model: &'a str,
+    #[serde(flatten)]
+    pub(super) head: Head<'a>,
     pub(super) choices: [ChatChoice<'a>; 1],
     pub(super) service_tier: Null,
     pub(super) system_fingerprint: &'static str,
@@ -310,10 +308,8 @@ pub(super) struct Function<'a> {
 /// The non-streaming `/v1/completions` body.
 #[derive(Debug, Serialize)]
 pub(super) struct TextCompletion<'a> {
-    pub(super) id: &'a str,
-    pub(super) object: &'static str,
-    pub(super) created: u64,
-    pub(super) model: &'a str,
+    #[serde(flatten)]
+    pub(super) head: Head<'a>,
     pub(super) choices: [TextCompletionChoice; 1],
     pub(super) service_tier: Null,
     pub(super) system_fingerprint: &'static str,

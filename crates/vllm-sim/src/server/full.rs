@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
 use super::body::{
-    ChatChoice, ChatCompletion, Field, Function, Message, TextCompletion, TextCompletionChoice,
-    ToolCall, Usage,
+    ChatChoice, ChatCompletion, Field, Function, Head, Message, TextCompletion,
+    TextCompletionChoice, ToolCall, Usage,
 };
 use super::reply::{error_response, with_content_type};
 use super::request::Ctx;
@@ -62,8 +62,10 @@ pub(super) async fn response(mut ctx: Ctx) -> Response {
 fn body(ctx: &Ctx) -> serde_json::Result<String> {
     let script = &ctx.script;
     let usage = Usage::new(&ctx.counts(), true);
-    let model = ctx.state.cfg.served_model_name();
-    let created = ctx.state.created;
+    let head = |object| Head {
+        object,
+        ..ctx.head()
+    };
     match ctx.endpoint {
         Endpoint::Chat => {
             let reasoning = script.reasoning();
@@ -104,10 +106,7 @@ fn body(ctx: &Ctx) -> serde_json::Result<String> {
                 reasoning_content,
             };
             serde_json::to_string(&ChatCompletion {
-                id: &ctx.id,
-                object: "chat.completion",
-                created,
-                model,
+                head: head("chat.completion"),
                 choices: [ChatChoice {
                     index: 0,
                     message,
@@ -125,10 +124,7 @@ fn body(ctx: &Ctx) -> serde_json::Result<String> {
             })
         }
         Endpoint::Completion => serde_json::to_string(&TextCompletion {
-            id: &ctx.id,
-            object: "text_completion",
-            created,
-            model,
+            head: head("text_completion"),
             choices: [TextCompletionChoice {
                 index: 0,
                 text: script.tokens.iter().map(|t| t.text.as_str()).collect(),

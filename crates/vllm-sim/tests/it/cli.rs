@@ -21,6 +21,17 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Starts the binary with `args`, stdout piped (to read its log lines).
+fn spawn(args: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("VLLM_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn vllm-sim")
+}
+
 #[test]
 fn argparse_errors_exit_2_with_vllm_wording() {
     for (args, expected) in [
@@ -113,8 +124,8 @@ fn flags_parse_both_spellings_and_env_key() {
 
 #[test]
 fn logs_non_default_args_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = spawn(
+        &[
             "serve",
             "tiny",
             "--port",
@@ -124,12 +135,9 @@ fn logs_non_default_args_and_stops_on_sigterm() {
             "--enforce-eager",
             "--sim-time-scale",
             "0",
-        ])
-        .env_remove("VLLM_API_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vllm-sim");
+        ],
+        Stdio::null(),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
@@ -263,20 +271,17 @@ fn bad_sim_config_files_exit_2_naming_the_file_and_the_cause() {
 
 #[test]
 fn a_huge_model_load_time_loads_until_sigterm() {
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = spawn(
+        &[
             "serve",
             "tiny",
             "--port",
             "0",
             "--sim-model-load-s",
             "1e300",
-        ])
-        .env_remove("VLLM_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vllm-sim");
+        ],
+        Stdio::piped(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let early = child.try_wait().expect("try_wait");
     let delivered = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
@@ -307,8 +312,8 @@ fn health_status(port: u16) -> u16 {
 
 #[test]
 fn listen_during_load_answers_503_until_loaded() {
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = spawn(
+        &[
             "serve",
             "tiny",
             "--port",
@@ -316,12 +321,9 @@ fn listen_during_load_answers_503_until_loaded() {
             "--sim-listen-during-load",
             "--sim-model-load-s",
             "1",
-        ])
-        .env_remove("VLLM_API_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vllm-sim");
+        ],
+        Stdio::null(),
+    );
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut port = None;
     let mut loading = None;
