@@ -18,7 +18,7 @@ use crate::truth::GroundTruth;
 /// Errors while starting the simulator in-process.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("the simulated vLLM failed to start: {0}")]
+    #[error("the simulated vLLM failed to start")]
     Startup(#[from] StartupError),
     #[error("cannot start the engine thread")]
     EngineThread(#[source] std::io::Error),
