@@ -300,8 +300,34 @@ impl GpuProfile {
     }
 }
 
-/// Runs `command` with the query once; `Err` explains why no reading came.
-pub async fn sample_once(command: &str) -> Result<Vec<GpuReading>, String> {
+/// Why one `nvidia-smi` round gave no reading.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuSampleError {
+    #[error("cannot run {command}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} exited with {status}: {output}")]
+    Exit {
+        command: String,
+        status: std::process::ExitStatus,
+        /// The first 300 characters of its stderr, then stdout.
+        output: String,
+    },
+    #[error("cannot read the output of {command}")]
+    Parse {
+        command: String,
+        #[source]
+        source: GpuParseError,
+    },
+    #[error("{command} listed no GPU")]
+    NoGpu { command: String },
+}
+
+/// Runs `command` with the query once.
+pub async fn sample_once(command: &str) -> Result<Vec<GpuReading>, GpuSampleError> {
     let query = format!("--query-gpu={}", QUERY_FIELDS.join(","));
     let output = tokio::process::Command::new(command)
         .arg(&query)
@@ -309,25 +335,34 @@ pub async fn sample_once(command: &str) -> Result<Vec<GpuReading>, String> {
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|error| format!("cannot run {command}: {error}"))?;
+        .map_err(|source| GpuSampleError::Spawn {
+            command: command.to_string(),
+            source,
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
-        return Err(format!(
-            "{command} exited with {}: {}",
-            output.status,
-            stderr
+        return Err(GpuSampleError::Exit {
+            command: command.to_string(),
+            status: output.status,
+            output: stderr
                 .trim()
                 .chars()
                 .chain(stdout.trim().chars())
                 .take(300)
-                .collect::<String>()
-        ));
+                .collect::<String>(),
+        });
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    let readings = parse_query_output(&text, &QUERY_FIELDS).map_err(|error| error.to_string())?;
+    let readings =
+        parse_query_output(&text, &QUERY_FIELDS).map_err(|source| GpuSampleError::Parse {
+            command: command.to_string(),
+            source,
+        })?;
     if readings.is_empty() {
-        return Err(format!("{command} listed no GPU"));
+        return Err(GpuSampleError::NoGpu {
+            command: command.to_string(),
+        });
     }
     Ok(readings)
 }
@@ -355,7 +390,8 @@ pub async fn sample_until(
             Ok(readings) => rounds.push(readings),
             Err(error) => {
                 failed_rounds += 1;
-                first_error.get_or_insert(error);
+                // The report keeps the reason as text, with its causes.
+                first_error.get_or_insert_with(|| crate::client::error_chain(&error));
                 // A missing binary will not appear mid-run: stop trying.
                 if rounds.is_empty() && failed_rounds >= 3 {
                     break;

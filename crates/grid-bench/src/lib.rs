@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod grading;
 pub mod metrics;
 pub mod openai;
+pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod run;
@@ -23,11 +24,13 @@ pub mod summary;
 pub use client::{Client, ClientConfig, Exchange, Failure, FailureKind, Reply, RequestRecord};
 pub use config::{BatteryConfig, BenchmarkName, ConfigError};
 pub use endpoint::Endpoint;
+pub use probe::{ProbeConfig, ProbeError, ProbeReport, probe};
 pub use progress::{BatteryEvent, BatteryProgress};
 pub use report::{
-    BatteryReport, BenchmarkDetails, BenchmarkOutcome, Headline, OutcomeStatus, render_table,
+    BatteryReport, BenchmarkDetails, BenchmarkOutcome, FailureReason, Headline, OutcomeStatus,
+    render_table,
 };
 pub use run::{
-    BatteryError, BatteryRun, RunOptions, run_battery, run_battery_isolated,
+    BatteryError, BatteryErrorKind, BatteryRun, RunOptions, run_battery, run_battery_isolated,
     run_battery_with_records,
 };

@@ -113,8 +113,12 @@ pub(crate) struct StreamOptions {
 /// Token counts as the server reported them.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
+    /// `None` when the server's usage omitted it (some OpenAI-compatible
+    /// gateways do): unknown, never zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
     /// `usage.prompt_tokens_details.cached_tokens`; absent unless the server
     /// runs with `--enable-prompt-tokens-details`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

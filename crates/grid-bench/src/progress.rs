@@ -3,7 +3,7 @@
 //! record them). No terminal type appears in the library's API.
 
 use crate::config::BenchmarkName;
-use crate::report::OutcomeStatus;
+use crate::report::{FailureReason, OutcomeStatus};
 
 /// What the battery reports while it runs.
 ///
@@ -21,12 +21,16 @@ pub enum BatteryEvent {
     },
     /// One request ended, successfully or not (its record is written).
     RequestFinished { benchmark: BenchmarkName, ok: bool },
-    /// The benchmark ran to its end (whatever its verdict).
+    /// The benchmark ran to its end (whatever its verdict). `status`
+    /// says whether it failed ([`OutcomeStatus::is_failure`]);
+    /// `top_failures` are its most frequent failure reasons with counts and
+    /// an example message, for the console.
     BenchmarkFinished {
         benchmark: BenchmarkName,
         requests_total: u64,
         requests_failed: u64,
         status: OutcomeStatus,
+        top_failures: Vec<FailureReason>,
     },
     /// The benchmark stopped because the run was cancelled; every started
     /// benchmark ends with this or with `BenchmarkFinished`.

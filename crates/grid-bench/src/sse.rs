@@ -6,6 +6,11 @@
 //! line dispatches the event. Bytes may arrive split anywhere, including in
 //! the middle of a `\r\n` pair or of a UTF-8 sequence, so the decoder keeps
 //! an unfinished line between calls and works on bytes, not `str`.
+//!
+//! What it buffers is bounded: a line, or an event's data, longer than
+//! `max_event_bytes` ([`DEFAULT_MAX_EVENT_BYTES`] unless set) makes the
+//! decoder drop what it holds and stop ([`SseDecoder::oversized`]), so a
+//! server sending one endless event cannot grow the client's memory.
 
 /// One dispatched event, borrowed from the decoder: the decoder reuses its
 /// buffers for the next event, so a stream costs no allocation per event.
@@ -17,7 +22,12 @@ pub struct SseEvent<'a> {
     pub data: &'a [u8],
 }
 
-#[derive(Debug, Default)]
+/// The default cap on one SSE line and on one event's data: 4 MiB, two
+/// orders of magnitude above vLLM's largest chunk (a usage chunk or a
+/// tool-call fragment is a few hundred bytes).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+
+#[derive(Debug)]
 pub struct SseDecoder {
     /// Bytes of the current, unfinished line.
     line: Vec<u8>,
@@ -28,11 +38,62 @@ pub struct SseDecoder {
     has_data: bool,
     event: Option<String>,
     comments_seen: u64,
+    max_event_bytes: usize,
+    /// A line or event passed `max_event_bytes`: everything after is ignored.
+    oversized: bool,
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES)
+    }
 }
 
 impl SseDecoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder that holds at most `max_event_bytes` of one line and of
+    /// one event's data (at least 1).
+    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            pending_carriage_return: false,
+            data: Vec::new(),
+            has_data: false,
+            event: None,
+            comments_seen: 0,
+            max_event_bytes: max_event_bytes.max(1),
+            oversized: false,
+        }
+    }
+
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
+    }
+
+    /// Whether a line or an event's data passed the cap. The decoder has
+    /// then dropped its buffers and ignores further input.
+    pub fn oversized(&self) -> bool {
+        self.oversized
+    }
+
+    /// Whether holding `extra` more bytes of the current line (beside the
+    /// event's data so far and a data value still in the input) passes the
+    /// cap; if so, drops the buffers and stops the decoder.
+    fn overflows(&mut self, extra: usize, in_input: Option<&[u8]>) -> bool {
+        let held = self.line.len() + self.data.len() + in_input.map_or(0, <[u8]>::len) + extra;
+        if held > self.max_event_bytes {
+            self.oversized = true;
+            // Free the memory, not just the length.
+            self.line = Vec::new();
+            self.data = Vec::new();
+            self.has_data = false;
+            self.event = None;
+            return true;
+        }
+        false
     }
 
     /// How many comment lines (keep-alives) have been seen.
@@ -58,6 +119,9 @@ impl SseDecoder {
         // the blank line; whatever is still pending at the end of this call
         // moves into `self.data`.
         let mut in_input: Option<&'input [u8]> = None;
+        if self.oversized {
+            return;
+        }
         if self.pending_carriage_return {
             self.pending_carriage_return = false;
             if let Some((&b'\n', rest)) = bytes.split_first() {
@@ -67,11 +131,17 @@ impl SseDecoder {
         while !bytes.is_empty() {
             match memchr::memchr2(b'\n', b'\r', bytes) {
                 None => {
+                    if self.overflows(bytes.len(), in_input) {
+                        return;
+                    }
                     self.line.extend_from_slice(bytes);
                     break;
                 }
                 Some(at) => {
                     let terminator = bytes[at];
+                    if self.overflows(at, in_input) {
+                        return;
+                    }
                     if self.line.is_empty() {
                         self.process_line(&bytes[..at], &mut in_input, &mut on_event);
                     } else {

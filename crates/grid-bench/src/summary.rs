@@ -3,6 +3,12 @@
 //! Field names are vLLM's (`mean_ttft_ms`, `p99_itl_ms`, `mean_e2el_ms`,
 //! `request_throughput`, `output_throughput`, ...) so existing plots keep
 //! working. A statistic without samples is absent (`null`), never zero.
+//!
+//! Token counts the server omitted stay unknown: a request without its
+//! counts keeps its latencies, and the aggregate token figures are given
+//! only when every successful request has its counts (a partial sum over
+//! the shared duration would understate the rate). A zero-length duration
+//! gives no rate at all, with the reason in `throughput_unavailable`.
 
 use std::collections::BTreeMap;
 
@@ -28,11 +34,21 @@ pub struct ServeSummary {
     pub latency_origin: Option<LatencyOrigin>,
     pub completed: u64,
     pub failed: u64,
-    /// First scheduled start to last completion, seconds.
-    pub duration: f64,
-    pub total_input_tokens: u64,
-    pub total_output_tokens: u64,
+    /// First scheduled start to last completion, seconds; `None` when the
+    /// records span no time (nothing completed).
+    pub duration: Option<f64>,
+    /// Sums over the successful requests; `None` when one of them lacked
+    /// the count.
+    pub total_input_tokens: Option<u64>,
+    pub total_output_tokens: Option<u64>,
     pub total_cached_tokens: Option<u64>,
+    /// Successful requests whose usage lacked prompt_tokens or
+    /// completion_tokens.
+    #[serde(default)]
+    pub requests_without_token_counts: u64,
+    /// Why the throughput figures are absent, when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_unavailable: Option<String>,
     pub request_throughput: Option<f64>,
     pub request_goodput: Option<f64>,
     pub output_throughput: Option<f64>,
@@ -117,22 +133,27 @@ impl ServeSummary {
             .map(|r| r.sent_ms + r.e2el_ms.unwrap_or(0.0))
             .reduce(f64::max);
         summary.duration = match (start, end) {
-            (Some(start), Some(end)) if end > start => (end - start) / 1000.0,
-            _ => 0.0,
+            (Some(start), Some(end)) if end > start => Some((end - start) / 1000.0),
+            _ => None,
         };
         let shift = |record: &RequestRecord| match origin {
             LatencyOrigin::Send => 0.0,
             LatencyOrigin::ScheduledStart => record.queue_delay_ms,
         };
+        let (mut input, mut output) = (Some(0u64), Some(0u64));
         for record in &ok {
-            if let Some(usage) = record.usage {
-                summary.total_input_tokens += usage.prompt_tokens;
-                summary.total_output_tokens += usage.completion_tokens;
-                if let Some(cached) = usage.cached_tokens {
-                    *summary.total_cached_tokens.get_or_insert(0) += cached;
-                }
+            let usage = record.usage.unwrap_or_default();
+            input = input.zip(usage.prompt_tokens).map(|(a, b)| a + b);
+            output = output.zip(usage.completion_tokens).map(|(a, b)| a + b);
+            if let Some(cached) = usage.cached_tokens {
+                *summary.total_cached_tokens.get_or_insert(0) += cached;
+            }
+            if record.lacks_token_counts() {
+                summary.requests_without_token_counts += 1;
             }
         }
+        summary.total_input_tokens = input;
+        summary.total_output_tokens = output;
         let ttft: Vec<f64> = ok
             .iter()
             .filter_map(|r| r.ttft_ms.map(|v| v + shift(r)))
@@ -204,12 +225,24 @@ impl ServeSummary {
         );
         let per_request: Vec<f64> = ok.iter().filter_map(|r| r.output_tokens_per_s()).collect();
         summary.mean_request_output_tokens_per_s = Distribution::of(&per_request).map(|d| d.mean);
-        if summary.duration > 0.0 && summary.completed > 0 {
-            let duration = summary.duration;
+        summary.throughput_unavailable = match summary.duration {
+            _ if summary.completed == 0 => Some("no request completed".to_string()),
+            None => Some("the records span no time (zero duration)".to_string()),
+            Some(_) if summary.requests_without_token_counts > 0 => Some(format!(
+                "{} of {} successful requests lacked a token count; the token rates that need it are not given",
+                summary.requests_without_token_counts, summary.completed
+            )),
+            Some(_) => None,
+        };
+        if let Some(duration) = summary.duration.filter(|_| summary.completed > 0) {
             summary.request_throughput = Some(summary.completed as f64 / duration);
-            summary.output_throughput = Some(summary.total_output_tokens as f64 / duration);
-            summary.total_token_throughput =
-                Some((summary.total_input_tokens + summary.total_output_tokens) as f64 / duration);
+            summary.output_throughput = summary
+                .total_output_tokens
+                .map(|tokens| tokens as f64 / duration);
+            summary.total_token_throughput = summary
+                .total_input_tokens
+                .zip(summary.total_output_tokens)
+                .map(|(input, output)| (input + output) as f64 / duration);
             if let Some(slo) = slo.filter(|slo| {
                 slo.ttft_ms.is_some() || slo.tpot_ms.is_some() || slo.e2el_ms.is_some()
             }) {

@@ -25,7 +25,20 @@ pub struct UnresolvedVariable {
 #[error("malformed variable reference in `{text}`: {problem}")]
 pub struct SyntaxError {
     pub text: String,
-    pub problem: String,
+    pub problem: SyntaxProblem,
+}
+
+/// What is wrong with a reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxProblem {
+    #[error("`${{` must be followed by a variable name")]
+    MissingName,
+    #[error("unterminated `${{`: add the closing `}}`")]
+    Unterminated,
+    #[error(
+        "unexpected `{0}` after the variable name; use ${{VAR}}, ${{VAR:-default}} or ${{VAR:?message}}"
+    )]
+    UnexpectedCharacter(char),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +86,9 @@ fn parse_until(
     in_braces: bool,
     text: &str,
 ) -> Result<(Vec<Segment>, usize), SyntaxError> {
-    let error = |problem: &str| SyntaxError {
+    let error = |problem: SyntaxProblem| SyntaxError {
         text: text.to_string(),
-        problem: problem.to_string(),
+        problem,
     };
     let mut segments = Vec::new();
     let mut literal = String::new();
@@ -106,7 +119,7 @@ fn parse_until(
                 }
                 let name: String = chars[name_start..j].iter().collect();
                 if name.is_empty() || !name.starts_with(is_name_start) {
-                    return Err(error("`${` must be followed by a variable name"));
+                    return Err(error(SyntaxProblem::MissingName));
                 }
                 let operator = match (chars.get(j), chars.get(j + 1)) {
                     (Some('}'), _) => {
@@ -137,11 +150,9 @@ fn parse_until(
                         j += 1;
                         Operator::Alternative(false)
                     }
-                    (None, _) => return Err(error("unterminated `${`: add the closing `}`")),
+                    (None, _) => return Err(error(SyntaxProblem::Unterminated)),
                     (Some(other), _) => {
-                        return Err(error(&format!(
-                            "unexpected `{other}` after the variable name; use ${{VAR}}, ${{VAR:-default}} or ${{VAR:?message}}"
-                        )));
+                        return Err(error(SyntaxProblem::UnexpectedCharacter(*other)));
                     }
                 };
                 let word = if operator == Operator::Plain {
@@ -149,7 +160,7 @@ fn parse_until(
                 } else {
                     let (word, end) = parse_until(chars, j, true, text)?;
                     if end > chars.len() || chars.get(end - 1) != Some(&'}') {
-                        return Err(error("unterminated `${`: add the closing `}`"));
+                        return Err(error(SyntaxProblem::Unterminated));
                     }
                     j = end;
                     word
@@ -187,7 +198,7 @@ fn parse_until(
         }
     }
     if in_braces {
-        return Err(error("unterminated `${`: add the closing `}`"));
+        return Err(error(SyntaxProblem::Unterminated));
     }
     if !literal.is_empty() {
         segments.push(Segment::Literal(literal));

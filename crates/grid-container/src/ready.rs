@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::ServerEndpoint;
-use crate::diagnose::ExitInfo;
+use crate::failure::ExitInfo;
+use crate::spec::ServerEndpoint;
 
 /// How readiness is polled.
 #[derive(Debug, Clone)]

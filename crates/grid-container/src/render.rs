@@ -157,6 +157,42 @@ pub fn flag_value(command: &[String], flag: &str) -> Option<String> {
     found
 }
 
+/// Removes every occurrence of `--flag` from a command, with its values
+/// (`--flag=v`, or `--flag v1 v2 ...` up to the next `-` token, as argparse's
+/// `nargs='+'` reads it), and returns the command without it and the values.
+pub fn take_flag(command: &[String], flag: &str) -> (Vec<String>, Vec<String>) {
+    let flag = canonical(flag);
+    let mut rest = Vec::with_capacity(command.len());
+    let mut values = Vec::new();
+    let mut index = 0;
+    while index < command.len() {
+        let token = &command[index];
+        match match_token(token, &flag) {
+            TokenMatch::WithValue => {
+                values.extend(token.split_once('=').map(|(_, value)| value.to_string()));
+                index += 1;
+            }
+            TokenMatch::Bare => {
+                index += 1;
+                while let Some(next) = command.get(index).filter(|next| !next.starts_with('-')) {
+                    values.push(next.clone());
+                    index += 1;
+                }
+            }
+            _ => {
+                rest.push(token.clone());
+                index += 1;
+            }
+        }
+    }
+    (rest, values)
+}
+
+/// Every value given to `--flag` (see [`take_flag`]).
+pub fn flag_values(command: &[String], flag: &str) -> Vec<String> {
+    take_flag(command, flag).1
+}
+
 /// The model a `vllm serve` command line serves under: `--served-model-name`,
 /// else `--model`, else the positional model tag (the first token after an
 /// optional leading `vllm serve`, when it is not a flag).

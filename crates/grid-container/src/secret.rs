@@ -69,3 +69,96 @@ impl Redactor {
         out
     }
 }
+
+/// A value whose texts can be passed through a [`Redactor`]. Every text that
+/// leaves this crate after expansion (a [`crate::LaunchFailure`], a
+/// [`crate::ResolveError`] and the errors inside them) goes through this one
+/// path, so a `${VAR}`-expanded secret never reaches a results file or
+/// `run.log`.
+pub trait Redact {
+    fn redact_with(self, redactor: &Redactor) -> Self;
+}
+
+/// An error's text after redaction, keeping its chain: what replaces a
+/// source whose message quoted a secret.
+#[derive(Debug)]
+pub struct RedactedError {
+    message: String,
+    source: Option<Box<RedactedError>>,
+}
+
+impl RedactedError {
+    /// The error's chain, redacted; `None` when nothing in it changed (the
+    /// original, typed error can be kept).
+    pub fn of(
+        error: &(dyn std::error::Error + 'static),
+        redactor: &Redactor,
+    ) -> Option<RedactedError> {
+        let mut messages = Vec::new();
+        let mut changed = false;
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = current {
+            let text = cause.to_string();
+            let redacted = redactor.redact(&text);
+            changed |= redacted != text;
+            messages.push(redacted);
+            current = cause.source();
+        }
+        if !changed {
+            return None;
+        }
+        let mut chain: Option<Box<RedactedError>> = None;
+        for message in messages.into_iter().rev() {
+            chain = Some(Box::new(RedactedError {
+                message,
+                source: chain,
+            }));
+        }
+        chain.map(|boxed| *boxed)
+    }
+}
+
+impl fmt::Display for RedactedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RedactedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Redact for crate::ResolveError {
+    fn redact_with(self, redactor: &Redactor) -> Self {
+        use crate::ResolveError as E;
+        match self {
+            E::Port {
+                source_name,
+                source,
+            } => E::Port {
+                source_name,
+                source: source.redact_with(redactor),
+            },
+            E::Volume {
+                source_name,
+                source,
+            } => E::Volume {
+                source_name,
+                source: source.redact_with(redactor),
+            },
+            E::ServerPort {
+                source_name,
+                source,
+            } => E::ServerPort {
+                source_name,
+                source: source.redact_with(redactor),
+            },
+            // Names and counts only.
+            other @ (E::MissingVariables { .. } | E::SeveralApiKeys { .. }) => other,
+        }
+    }
+}

@@ -21,20 +21,20 @@ use crate::store::Measurement;
 pub fn battery_config(value: &serde_json::Value) -> Result<BatteryConfig, SearchError> {
     let config: BatteryConfig = serde_path_to_error::deserialize(value.clone()).map_err(|err| {
         let inner = err.path().to_string();
-        SearchError::BatteryConfig {
+        SearchError::BatteryParse {
             path: if inner == "." || inner.is_empty() {
                 "battery".to_string()
             } else {
                 format!("battery.{inner}")
             },
-            message: err.into_inner().to_string(),
+            source: err.into_inner(),
         }
     })?;
     config
         .validate()
-        .map_err(|err| SearchError::BatteryConfig {
-            path: format!("battery.{}", err.field),
-            message: err.problem,
+        .map_err(|source| SearchError::BatteryInvalid {
+            path: format!("battery.{}", source.field),
+            source,
         })?;
     Ok(config)
 }
@@ -61,6 +61,12 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
             }
             OutcomeStatus::Failed { error } => {
                 failed.insert(outcome.name.as_str().to_string(), error.clone());
+            }
+            OutcomeStatus::TimedOut { .. } => {
+                failed.insert(
+                    outcome.name.as_str().to_string(),
+                    outcome.failure_summary().unwrap_or_default(),
+                );
             }
         }
     }

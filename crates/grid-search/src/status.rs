@@ -12,7 +12,8 @@ use crate::store::{JournalEvent, LockOwner, RunLock, RunOutcome, RunStore, now_u
 pub struct ConfigLine {
     pub name: String,
     pub id: String,
-    /// `completed`, `launch_failed`, `failed`, `skipped`, `running`, `pending`.
+    /// `completed`, `launch_failed`, `failed`, `skipped`, `not_measured`
+    /// (run again by `resume`), `running`, `interrupted`, `pending`.
     pub state: String,
     pub detail: String,
 }
@@ -84,10 +85,12 @@ pub fn run_status(store: &RunStore) -> Result<RunStatus, SearchError> {
             let (state, detail) = match results.get(&c.id) {
                 Some(r) => (
                     match r.outcome {
+                        _ if !r.is_final() => "not_measured",
                         RunOutcome::Completed => "completed",
                         RunOutcome::LaunchFailed => "launch_failed",
                         RunOutcome::Failed => "failed",
                         RunOutcome::Skipped => "skipped",
+                        RunOutcome::NotMeasured => "not_measured",
                     }
                     .to_string(),
                     match (&r.failure, r.repeats.last()) {
@@ -127,11 +130,12 @@ pub fn run_status(store: &RunStore) -> Result<RunStatus, SearchError> {
         simulated: manifest.simulated,
         live_owner,
         total: manifest.plan.configs.len(),
+        // A result that is no verdict is work still to do.
         done: manifest
             .plan
             .configs
             .iter()
-            .filter(|c| results.contains_key(&c.id))
+            .filter(|c| results.get(&c.id).is_some_and(|r| r.is_final()))
             .count(),
         configs,
         last_event: last.and_then(|e| {

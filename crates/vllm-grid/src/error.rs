@@ -87,7 +87,7 @@ pub enum AppError {
     Probe {
         url: String,
         #[source]
-        source: crate::probe::ProbeError,
+        source: grid_bench::ProbeError,
     },
     #[error("the benchmark battery failed")]
     Battery {
@@ -167,10 +167,11 @@ impl AppError {
                 ErrorKind::EnvironmentUnavailable => EXIT_ENVIRONMENT,
                 ErrorKind::Internal => EXIT_INTERNAL,
             },
-            AppError::Battery { source } => match source {
-                grid_bench::BatteryError::InvalidConfig(_) => EXIT_BAD_INPUT,
-                grid_bench::BatteryError::Cancelled => EXIT_INTERRUPTED,
-                _ => EXIT_INTERNAL,
+            AppError::Battery { source } => match source.kind() {
+                grid_bench::BatteryErrorKind::BadInput => EXIT_BAD_INPUT,
+                grid_bench::BatteryErrorKind::Cancelled => EXIT_INTERRUPTED,
+                grid_bench::BatteryErrorKind::Environment => EXIT_ENVIRONMENT,
+                grid_bench::BatteryErrorKind::Internal => EXIT_INTERNAL,
             },
             AppError::Runtime { .. }
             | AppError::Signals { .. }

@@ -18,7 +18,6 @@ mod dry_run;
 mod error;
 mod load;
 mod out;
-mod probe;
 mod signals;
 mod ui;
 

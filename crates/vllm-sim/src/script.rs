@@ -16,7 +16,7 @@
 //!   not called yet; once every tool has been called and answered, it writes
 //!   a prose answer. `required` always calls a tool; a named choice calls
 //!   that one. Arguments are generated from the tool's JSON schema
-//!   ([`generate_from_schema`]). The model writes calls in
+//!   ([`crate::schema`]). The model writes calls in
 //!   `--sim-tool-format` (hermes JSON by default, or Qwen3 XML); a
 //!   `--tool-call-parser` of the matching family (hermes; qwen3_xml /
 //!   qwen3_coder) turns them into `tool_calls` deltas: first
@@ -28,9 +28,10 @@
 //!   `--sim-output-len-mode max`, and never exceeds `max_tokens`; a script cut
 //!   by `max_tokens` finishes with `length`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::config::ToolFormat;
+use crate::schema::generate_from_schema;
 use crate::text::{Rng, prose_tokens, split_fragments, token_id};
 
 /// What one output token turns into after vLLM's parsers.
@@ -217,7 +218,7 @@ pub fn build(input: &ScriptInput) -> Script {
     let mut finish_reason = "stop";
     let mut stop_reason = None;
     if let Some(tool) = tool {
-        let args = generate_from_schema(&tool.parameters, &mut rng, 0, "");
+        let args = generate_from_schema(&tool.parameters, &mut rng);
         let arguments = serde_json::to_string(&args).unwrap_or_else(|_| "{}".into());
         let id = format!("chatcmpl-tool-{}", random_hex(&mut rng));
         let guided = matches!(
@@ -370,166 +371,4 @@ fn xml_tokens(rng: &mut Rng, name: &str, id: &str, args: &Value) -> Vec<ScriptTo
     });
     out.extend([raw("\n"), raw("</tool_call>")]);
     out
-}
-
-const CITIES: &[&str] = &[
-    "London", "Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon",
-];
-
-/// Generates a value valid against a JSON schema: `type` (or a list of
-/// types), `enum`, `const`, `object` with `properties` / `required`,
-/// `array` with `items` / `minItems` / `maxItems`, `string` with
-/// `minLength` / `maxLength` / `format: date|date-time|email|uri`,
-/// `integer` / `number` with `minimum` / `maximum`, `boolean`, `null`,
-/// `anyOf` / `oneOf` (first branch), nested to any depth (capped at 8).
-pub fn generate_from_schema(schema: &Value, rng: &mut Rng, depth: usize, key_hint: &str) -> Value {
-    let Some(obj) = schema.as_object() else {
-        return json!("value");
-    };
-    if let Some(c) = obj.get("const") {
-        return c.clone();
-    }
-    if let Some(Value::Array(options)) = obj.get("enum") {
-        if !options.is_empty() {
-            return options[(rng.next_u64() % options.len() as u64) as usize].clone();
-        }
-    }
-    for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(Value::Array(branches)) = obj.get(key) {
-            if let Some(first) = branches
-                .iter()
-                .find(|b| b.get("type") != Some(&json!("null")))
-            {
-                return generate_from_schema(first, rng, depth + 1, key_hint);
-            }
-        }
-    }
-    let ty = match obj.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null")
-            .to_owned(),
-        _ if obj.contains_key("properties") => "object".into(),
-        _ if obj.contains_key("items") => "array".into(),
-        _ => "string".into(),
-    };
-    match ty.as_str() {
-        "object" => {
-            let mut out = Map::new();
-            if depth >= 8 {
-                return Value::Object(out);
-            }
-            let required: Vec<&str> = obj
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if let Some(Value::Object(props)) = obj.get("properties") {
-                for (name, sub) in props {
-                    if required.contains(&name.as_str()) || rng.next_f64() < 0.5 {
-                        out.insert(
-                            name.clone(),
-                            generate_from_schema(sub, rng, depth + 1, name),
-                        );
-                    }
-                }
-            }
-            Value::Object(out)
-        }
-        "array" => {
-            let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(1) as usize;
-            let max = obj
-                .get("maxItems")
-                .and_then(Value::as_u64)
-                .unwrap_or(3)
-                .max(min as u64) as usize;
-            let n = rng.range(min, max.min(min + 3));
-            let item = obj
-                .get("items")
-                .cloned()
-                .unwrap_or(json!({"type": "string"}));
-            Value::Array(
-                (0..n)
-                    .map(|_| generate_from_schema(&item, rng, depth + 1, key_hint))
-                    .collect(),
-            )
-        }
-        "integer" => {
-            let lo = obj.get("minimum").and_then(Value::as_i64).unwrap_or(1);
-            let hi = obj
-                .get("maximum")
-                .and_then(Value::as_i64)
-                .unwrap_or(lo.max(0) + 99);
-            let span = (hi - lo).max(0) as u64 + 1;
-            json!(lo + (rng.next_u64() % span) as i64)
-        }
-        "number" => {
-            let lo = obj.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
-            let hi = obj
-                .get("maximum")
-                .and_then(Value::as_f64)
-                .unwrap_or(lo + 100.0);
-            let v = lo + rng.next_f64() * (hi - lo).max(0.0);
-            json!((v * 100.0).round() / 100.0)
-        }
-        "boolean" => json!(rng.next_u64() % 2 == 0),
-        "null" => Value::Null,
-        _ => {
-            let format = obj.get("format").and_then(Value::as_str).unwrap_or("");
-            let hint = key_hint.to_ascii_lowercase();
-            let mut s = match format {
-                "date" => "2025-01-15".to_owned(),
-                "date-time" => "2025-01-15T09:30:00Z".to_owned(),
-                "email" => "user@example.com".to_owned(),
-                "uri" | "url" => "https://example.com/item".to_owned(),
-                _ if hint.contains("city") || hint.contains("location") => {
-                    CITIES[(rng.next_u64() % CITIES.len() as u64) as usize].to_owned()
-                }
-                _ => prose_tokens(rng, 2).concat().trim().to_owned(),
-            };
-            let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let max = obj
-                .get("maxLength")
-                .and_then(Value::as_u64)
-                .map(|m| m as usize);
-            while s.chars().count() < min {
-                s.push('x');
-            }
-            if let Some(max) = max {
-                s = s.chars().take(max).collect();
-            }
-            json!(s)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_generator_honours_required_enum_and_nesting() {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["c", "f"]},
-                "days": {"type": "integer", "minimum": 1, "maximum": 7},
-                "opts": {"type": "object", "properties": {"x": {"type": "boolean"}}, "required": ["x"]},
-                "tags": {"type": "array", "items": {"type": "string"}}
-            },
-            "required": ["city", "unit", "days", "opts", "tags"]
-        });
-        let mut rng = Rng::new(3);
-        let v = generate_from_schema(&schema, &mut rng, 0, "");
-        assert!(v["city"].is_string());
-        assert!(v["unit"] == "c" || v["unit"] == "f");
-        let d = v["days"].as_i64().expect("integer");
-        assert!((1..=7).contains(&d));
-        assert!(v["opts"]["x"].is_boolean());
-        assert!(v["tags"].is_array());
-    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerate src/vllm_flags.txt from `vllm serve --help=all` output.
+"""Regenerate src/config/vllm_flags.txt from `vllm serve --help=all` output.
 
-Usage: python3 tools/gen_flags.py tests/data/vllm_serve_help_all.txt > src/vllm_flags.txt
+Usage: python3 tools/gen_flags.py tests/data/vllm_serve_help_all.txt > src/config/vllm_flags.txt
 
 Each output line: `flag kind canonical choices` where kind is one of
 bool (store_true / BooleanOptionalAction), value (exactly one value),

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -37,8 +37,16 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
     let config = &context.config.concurrency;
     let mut levels = Vec::new();
     let mut fewest_good = usize::MAX;
+    let bound = context.deadline;
     for (level_index, &level) in config.levels.iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs_f64(config.duration_s);
+        if context.expired() {
+            break;
+        }
+        // A level ends on its own time bound or the benchmark's, whichever
+        // comes first.
+        let level_end = Instant::now()
+            .checked_add(crate::config::duration(config.duration_s))
+            .map_or(bound, |end| Some(bound.map_or(end, |bound| bound.min(end))));
         let started = Arc::new(AtomicUsize::new(0));
         let (sender, mut receiver) = mpsc::unbounded_channel::<RequestRecord>();
         let mut users = tokio::task::JoinSet::new();
@@ -62,7 +70,9 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
                         "Session {nonce_base}-{conversation}. You are a helpful assistant."
                     ))];
                     for turn in 1..=turns {
-                        if cancel.is_cancelled() || Instant::now() >= deadline {
+                        if cancel.is_cancelled()
+                            || level_end.is_some_and(|end| Instant::now() >= end)
+                        {
                             break 'conversations;
                         }
                         if started.fetch_add(1, Ordering::Relaxed) >= max_requests {
@@ -80,12 +90,25 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
                             "level {level} user {user} conversation {conversation} turn {turn}"
                         );
                         let exchange = client
-                            .chat(&request, Instant::now(), &cancel, NAME.as_str(), label)
+                            .chat_until(
+                                &request,
+                                Instant::now(),
+                                &cancel,
+                                bound,
+                                NAME.as_str(),
+                                label,
+                            )
                             .await;
-                        messages.push(ChatMessage::assistant(exchange.reply.answer));
+                        let failed = !exchange.record.succeeded();
                         if sender.send(exchange.record).is_err() {
                             break 'conversations;
                         }
+                        if failed {
+                            // A new conversation rather than a history with
+                            // an empty assistant turn.
+                            continue 'conversations;
+                        }
+                        messages.push(ChatMessage::assistant(exchange.reply.answer));
                     }
                 }
             });
@@ -100,6 +123,8 @@ pub async fn run(context: &Context<'_>) -> Result<(ConcurrencyReport, usize, usi
         if context.cancel.is_cancelled() {
             return Err(Cancelled);
         }
+        // Marks the benchmark timed out when its bound ended this level.
+        let _ = context.expired();
         let summary =
             ServeSummary::from_records(&records, LatencyOrigin::Send, Some(&context.config.slo));
         fewest_good = fewest_good.min(summary.completed as usize);

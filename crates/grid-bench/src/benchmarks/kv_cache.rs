@@ -9,10 +9,17 @@
 //! cold and then again unchanged. The server's `cached_tokens` and prefix
 //! cache counters are the cross-check: an acceleration is only called a
 //! cache effect when the server confirms hits.
+//!
+//! A failed turn ends its iteration: the conversation is not continued with
+//! an empty assistant turn (a history the model never wrote), the
+//! iteration is marked with the turn and the reason, and it gives no
+//! acceleration (its warm median would rest on fewer turns than the
+//! others'). The wall-clock bound ends the benchmark the same way, with
+//! the iterations it finished.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cancelled, Context, filler, required_samples};
+use super::{Cancelled, Context, FailedTurn, filler, required_samples};
 use crate::config::BenchmarkName;
 use crate::metrics::MetricsDelta;
 use crate::openai::{ChatMessage, ChatRequest};
@@ -27,8 +34,13 @@ pub struct IterationResult {
     pub acceleration: Option<f64>,
     pub cold_prompt_tokens: Option<u64>,
     pub cold_cached_tokens: Option<u64>,
+    /// Prompt tokens of the warm turns whose prompt and cached counts
+    /// the server both reported (the base of `warm_cached_fraction`).
     pub warm_prompt_tokens: u64,
     pub warm_cached_tokens: Option<u64>,
+    /// Set when a turn failed and ended the iteration: which turn, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_turn: Option<FailedTurn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +82,13 @@ pub struct KvCacheReport {
     pub server_confirms_hits: Option<bool>,
     pub cache_effect: CacheEffect,
     pub effect_threshold: f64,
+    /// The resamples of the bootstrap behind `acceleration`.
+    #[serde(default = "default_resamples")]
+    pub bootstrap_resamples: usize,
+}
+
+fn default_resamples() -> usize {
+    grid_core::DEFAULT_RESAMPLES
 }
 
 /// Runs the benchmark. The metrics delta is taken by the caller; it is
@@ -79,6 +98,9 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
     let mut rng = context.rng(1);
     let mut iterations = Vec::new();
     for iteration in 1..=config.iterations {
+        if context.expired() {
+            break;
+        }
         let nonce = context.nonce(NAME, &format!("i{iteration}"));
         let mut messages = vec![
             ChatMessage::system(format!(
@@ -98,8 +120,12 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
             cold_cached_tokens: None,
             warm_prompt_tokens: 0,
             warm_cached_tokens: None,
+            failed_turn: None,
         };
         for turn in 1..=config.turns {
+            if turn > 1 && context.expired() {
+                break;
+            }
             if turn > 1 {
                 messages.push(ChatMessage::user(format!(
                     "Now add one detail. {}",
@@ -118,27 +144,29 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
             );
             let exchange = context.send(NAME, &request, label).await?;
             let record = &exchange.record;
-            if record.succeeded() {
-                let usage = record.usage.unwrap_or_default();
-                if turn == 1 {
-                    result.ttft_miss_ms = record.ttft_ms;
-                    result.cold_prompt_tokens = Some(usage.prompt_tokens);
-                    result.cold_cached_tokens = usage.cached_tokens;
-                } else if let Some(ttft) = record.ttft_ms {
-                    result.ttft_hit_ms.push(ttft);
-                    result.warm_prompt_tokens += usage.prompt_tokens;
-                    if let Some(cached) = usage.cached_tokens {
-                        *result.warm_cached_tokens.get_or_insert(0) += cached;
-                    }
-                }
-            } else if turn == 1 {
-                // Without its cold turn the iteration has nothing to compare.
+            if let Some(failed) = FailedTurn::from_record(turn, record) {
+                // Stop here: going on would send the model a history with an
+                // empty assistant turn it never wrote.
+                result.failed_turn = Some(failed);
                 break;
+            }
+            let usage = record.usage.unwrap_or_default();
+            if turn == 1 {
+                result.ttft_miss_ms = record.ttft_ms;
+                result.cold_prompt_tokens = usage.prompt_tokens;
+                result.cold_cached_tokens = usage.cached_tokens;
+            } else if let Some(ttft) = record.ttft_ms {
+                result.ttft_hit_ms.push(ttft);
+                if let (Some(prompt), Some(cached)) = (usage.prompt_tokens, usage.cached_tokens) {
+                    result.warm_prompt_tokens += prompt;
+                    *result.warm_cached_tokens.get_or_insert(0) += cached;
+                }
             }
             messages.push(ChatMessage::assistant(exchange.reply.answer.clone()));
         }
+        let complete = result.failed_turn.is_none() && result.ttft_hit_ms.len() + 1 == config.turns;
         result.acceleration = match (result.ttft_miss_ms, median(&result.ttft_hit_ms)) {
-            (Some(miss), Some(hit)) if hit > 0.0 => Some(miss / hit),
+            (Some(miss), Some(hit)) if hit > 0.0 && complete => Some(miss / hit),
             _ => None,
         };
         iterations.push(result);
@@ -147,6 +175,9 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
     let mut equal_length = Vec::new();
     if config.equal_length_variant {
         for iteration in 1..=config.iterations {
+            if context.expired() {
+                break;
+            }
             let nonce = context.nonce(NAME, &format!("e{iteration}"));
             let request = ChatRequest {
                 messages: vec![
@@ -163,9 +194,16 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
             let cold = context
                 .send(NAME, &request, format!("equal-length {iteration} cold"))
                 .await?;
-            let repeat = context
-                .send(NAME, &request, format!("equal-length {iteration} repeat"))
-                .await?;
+            // After a failed cold request the repeat would be cold itself.
+            let repeat = if cold.record.succeeded() && !context.expired() {
+                Some(
+                    context
+                        .send(NAME, &request, format!("equal-length {iteration} repeat"))
+                        .await?,
+                )
+            } else {
+                None
+            };
             let ttft = |exchange: &crate::client::Exchange| {
                 exchange
                     .record
@@ -173,7 +211,7 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
                     .then_some(exchange.record.ttft_ms)
                     .flatten()
             };
-            let (cold_ttft, repeat_ttft) = (ttft(&cold), ttft(&repeat));
+            let (cold_ttft, repeat_ttft) = (ttft(&cold), repeat.as_ref().and_then(ttft));
             equal_length.push(EqualLengthResult {
                 ttft_cold_ms: cold_ttft,
                 ttft_repeat_ms: repeat_ttft,
@@ -181,8 +219,11 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
                     (Some(cold), Some(repeat)) if repeat > 0.0 => Some(cold / repeat),
                     _ => None,
                 },
-                repeat_cached_tokens: repeat.record.usage.and_then(|u| u.cached_tokens),
-                prompt_tokens: cold.record.usage.map(|u| u.prompt_tokens),
+                repeat_cached_tokens: repeat
+                    .as_ref()
+                    .and_then(|repeat| repeat.record.usage)
+                    .and_then(|u| u.cached_tokens),
+                prompt_tokens: cold.record.usage.and_then(|u| u.prompt_tokens),
             });
         }
     }
@@ -218,6 +259,7 @@ pub async fn run(context: &Context<'_>) -> Result<(KvCacheReport, usize, usize),
         server_confirms_hits: None,
         cache_effect: CacheEffect::NotObserved,
         effect_threshold: config.effect_threshold,
+        bootstrap_resamples: resamples,
     };
     let good = accelerations.len();
     let required = required_samples(context.config, config.iterations);

@@ -1,10 +1,15 @@
 //! long_conversation: TTFT per turn over long multi-turn conversations,
 //! and its degradation from the first third of the turns (1–5 of 15) to
 //! the last third (11–15).
+//!
+//! A failed turn ends its conversation (it is not continued with an empty
+//! assistant turn): the turns before it still count for their turn
+//! positions, the later ones have no sample from it, and the report lists
+//! the conversation with the turn and the reason.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cancelled, Context, filler, required_samples};
+use super::{Cancelled, Context, FailedTurn, filler, required_samples};
 use crate::client::RequestRecord;
 use crate::config::BenchmarkName;
 use crate::openai::{ChatMessage, ChatRequest};
@@ -32,7 +37,17 @@ pub struct LongConversationReport {
     pub late_mean_ttft_ms: Option<f64>,
     /// (late − early) / early, as a fraction: 0.2 = 20 % slower.
     pub ttft_degradation: Option<f64>,
+    /// Conversations a failed turn ended early (1-based iteration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped_conversations: Vec<StoppedConversation>,
     pub summary: ServeSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedConversation {
+    pub iteration: usize,
+    #[serde(flatten)]
+    pub failed_turn: FailedTurn,
 }
 
 pub async fn run(
@@ -42,12 +57,16 @@ pub async fn run(
     let mut rng = context.rng(2);
     // records_by_turn[turn - 1] holds that turn's records of all iterations.
     let mut records_by_turn: Vec<Vec<RequestRecord>> = vec![Vec::new(); config.turns];
-    for iteration in 1..=config.iterations {
+    let mut stopped_conversations = Vec::new();
+    'iterations: for iteration in 1..=config.iterations {
         let nonce = context.nonce(NAME, &format!("i{iteration}"));
         let mut messages = vec![ChatMessage::system(format!(
             "Session {nonce}. You are a helpful assistant in a long conversation."
         ))];
         for turn in 1..=config.turns {
+            if context.expired() {
+                break 'iterations;
+            }
             messages.push(ChatMessage::user(format!(
                 "Turn {turn}: consider these notes and reply briefly. {}",
                 filler(&mut rng, config.user_words)
@@ -61,8 +80,16 @@ pub async fn run(
             let exchange = context
                 .send(NAME, &request, format!("iteration {iteration} turn {turn}"))
                 .await?;
-            messages.push(ChatMessage::assistant(exchange.reply.answer.clone()));
+            let failed = FailedTurn::from_record(turn, &exchange.record);
             records_by_turn[turn - 1].push(exchange.record);
+            if let Some(failed_turn) = failed {
+                stopped_conversations.push(StoppedConversation {
+                    iteration,
+                    failed_turn,
+                });
+                continue 'iterations;
+            }
+            messages.push(ChatMessage::assistant(exchange.reply.answer.clone()));
         }
     }
     let window = (config.turns / 3).max(1);
@@ -88,7 +115,7 @@ pub async fn run(
             let ttfts: Vec<f64> = ok.iter().filter_map(|r| r.ttft_ms).collect();
             let prompts: Vec<f64> = ok
                 .iter()
-                .filter_map(|r| r.usage.map(|u| u.prompt_tokens as f64))
+                .filter_map(|r| r.usage.and_then(|u| u.prompt_tokens).map(|n| n as f64))
                 .collect();
             TurnResult {
                 turn: index + 1,
@@ -111,6 +138,7 @@ pub async fn run(
             ttft_degradation: early_mean
                 .zip(late_mean)
                 .and_then(|(early, late)| relative_change(early, late)),
+            stopped_conversations,
             summary: ServeSummary::from_records(&all, LatencyOrigin::Send, None),
         },
         good,

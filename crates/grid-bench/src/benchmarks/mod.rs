@@ -8,14 +8,16 @@ pub mod stability;
 pub mod tool_calling;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use grid_core::SplitMix64;
 use grid_core::rng::GOLDEN_GAMMA;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, Exchange, RequestRecord};
+use crate::client::{Client, Exchange, FailureKind, RequestRecord};
 use crate::config::{BatteryConfig, BenchmarkName};
 use crate::openai::ChatRequest;
 use crate::progress::{BatteryEvent, BatteryProgress};
@@ -37,6 +39,11 @@ pub struct Context<'a> {
     /// The benchmark this context runs, named in its progress events.
     pub benchmark: BenchmarkName,
     pub progress: Option<Arc<dyn BatteryProgress>>,
+    /// The benchmark's wall-clock bound (`None`: beyond any instant).
+    pub deadline: Option<Instant>,
+    /// Set once the bound has cut the benchmark short; the outcome is then
+    /// `timed_out`.
+    pub timed_out: Arc<AtomicBool>,
 }
 
 impl Context<'_> {
@@ -50,10 +57,11 @@ impl Context<'_> {
     ) -> Result<Exchange, Cancelled> {
         let exchange = self
             .client
-            .chat(
+            .chat_until(
                 request,
                 Instant::now(),
                 &self.cancel,
+                self.deadline,
                 benchmark.as_str(),
                 label,
             )
@@ -65,7 +73,27 @@ impl Context<'_> {
         Ok(exchange)
     }
 
+    /// Whether the benchmark's wall-clock bound has passed; if so, marks the
+    /// benchmark timed out. Benchmarks ask before each new request and end
+    /// with what they have.
+    pub fn expired(&self) -> bool {
+        let expired = self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        if expired {
+            self.timed_out.store(true, Ordering::Relaxed);
+        }
+        expired
+    }
+
     pub fn record(&self, record: &RequestRecord) {
+        if record
+            .failure
+            .as_ref()
+            .is_some_and(|failure| failure.kind == FailureKind::BenchmarkTimeout)
+        {
+            self.timed_out.store(true, Ordering::Relaxed);
+        }
         // The aggregator outlives every benchmark; a closed channel only
         // happens during shutdown, when the record no longer matters.
         let _ = self.records.send(record.clone());
@@ -83,6 +111,24 @@ impl Context<'_> {
 
     pub fn nonce(&self, benchmark: BenchmarkName, part: &str) -> String {
         format!("{}-{}-{}", self.run_nonce, benchmark.as_str(), part)
+    }
+}
+
+/// The turn that ended a conversation early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedTurn {
+    pub turn: usize,
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl FailedTurn {
+    pub(crate) fn from_record(turn: usize, record: &RequestRecord) -> Option<Self> {
+        record.failure.as_ref().map(|failure| FailedTurn {
+            turn,
+            kind: failure.kind,
+            message: failure.message.clone(),
+        })
     }
 }
 

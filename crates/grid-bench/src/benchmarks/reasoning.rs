@@ -206,8 +206,11 @@ pub async fn run(context: &Context<'_>) -> Result<(ReasoningReport, usize, usize
     let config = &context.config.reasoning;
     let mut results = Vec::new();
     let tasks = tasks();
-    for repetition in 1..=config.repetitions {
+    'repetitions: for repetition in 1..=config.repetitions {
         for task in &tasks {
+            if context.expired() {
+                break 'repetitions;
+            }
             let request = ChatRequest {
                 messages: vec![ChatMessage::user(task.prompt)],
                 max_tokens: config.max_tokens,
@@ -223,7 +226,7 @@ pub async fn run(context: &Context<'_>) -> Result<(ReasoningReport, usize, usize
                 .await?;
             let record = &exchange.record;
             let usage = record.usage;
-            let completion = usage.map(|u| u.completion_tokens);
+            let completion = usage.and_then(|u| u.completion_tokens);
             let (reasoning_tokens, answer_tokens) = match (usage, completion) {
                 (Some(usage), Some(total)) => match usage.reasoning_tokens {
                     Some(reasoning) => (Some(reasoning), Some(total.saturating_sub(reasoning))),

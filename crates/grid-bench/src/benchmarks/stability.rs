@@ -5,7 +5,8 @@
 //! Latencies count from the scheduled start; the queueing part is
 //! reported on its own.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -56,7 +57,8 @@ pub struct StabilityReport {
 pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize), Cancelled> {
     let config = &context.config.stability;
     let mut rng = context.rng(5);
-    let interval = Duration::from_secs_f64(config.interval_s);
+    let interval = crate::config::duration(config.interval_s);
+    let deadline = context.deadline;
     let (sender, mut receiver) = mpsc::unbounded_channel::<(usize, RequestRecord)>();
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -83,7 +85,14 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
             ..ChatRequest::default()
         };
         // Absolute schedule: request i starts at start + i × interval.
-        let scheduled = start + interval * index as u32;
+        let scheduled = interval
+            .checked_mul(index as u32)
+            .and_then(|offset| start.checked_add(offset));
+        let Some(scheduled) = scheduled.filter(|at| deadline.is_none_or(|end| *at < end)) else {
+            // Scheduled past the benchmark's bound: never sent.
+            context.timed_out.store(true, Ordering::Relaxed);
+            break;
+        };
         let client = context.client.clone();
         let cancel = context.cancel.clone();
         let sender = sender.clone();
@@ -102,7 +111,7 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
                 _ = tokio::time::sleep_until(scheduled.into()) => {}
             }
             let exchange = client
-                .chat(&request, scheduled, &cancel, NAME.as_str(), label)
+                .chat_until(&request, scheduled, &cancel, deadline, NAME.as_str(), label)
                 .await;
             let _ = sender.send((index, exchange.record));
         });
@@ -133,7 +142,7 @@ pub async fn run(context: &Context<'_>) -> Result<(StabilityReport, usize, usize
                 .iter()
                 .filter(|r| r.succeeded())
                 .filter_map(|r| {
-                    let tokens = r.usage?.completion_tokens;
+                    let tokens = r.usage?.completion_tokens?;
                     (tokens > 0)
                         .then(|| r.e2el_from_schedule_ms().map(|e2e| e2e / tokens as f64))?
                 })

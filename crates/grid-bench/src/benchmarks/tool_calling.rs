@@ -6,6 +6,8 @@
 //! call"; tool tags left in `content` (`<tool_call>`, `<function=`) mean
 //! the server's `--tool-call-parser` does not match the model's format.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -13,7 +15,7 @@ use super::{Cancelled, Context, required_samples};
 use crate::client::{Failure, Reply};
 use crate::config::BenchmarkName;
 use crate::openai::{ChatMessage, ChatRequest, ToolCall, truncate};
-use crate::schema::{Violation, validate};
+use crate::schema::{Schema, SchemaError, Violation};
 
 const NAME: BenchmarkName = BenchmarkName::ToolCalling;
 
@@ -47,6 +49,43 @@ pub enum ToolVerdict {
     RequestFailed {
         failure: Failure,
     },
+    /// The tool definition's schema uses a keyword the checker does not
+    /// implement: a fault of the definition, not of the server. The
+    /// benchmark compiles its schemas before sending anything, so its own
+    /// runs never give this verdict.
+    UnsupportedSchema {
+        error: String,
+    },
+}
+
+/// A scenario's tools: the JSON sent to the server, and each function's
+/// compiled argument schema.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub definitions: Value,
+    schemas: BTreeMap<String, Schema>,
+}
+
+impl Tools {
+    /// Compiles every function's `parameters`; a function without them
+    /// accepts any arguments object.
+    pub fn compile(definitions: Value) -> Result<Self, SchemaError> {
+        let mut schemas = BTreeMap::new();
+        for tool in definitions.as_array().into_iter().flatten() {
+            let Some(name) = tool.pointer("/function/name").and_then(Value::as_str) else {
+                continue;
+            };
+            let parameters = tool
+                .pointer("/function/parameters")
+                .cloned()
+                .unwrap_or(Value::Bool(true));
+            schemas.insert(name.to_string(), Schema::compile(&parameters)?);
+        }
+        Ok(Self {
+            definitions,
+            schemas,
+        })
+    }
 }
 
 impl ToolVerdict {
@@ -73,8 +112,19 @@ fn looks_like_tool_markup(content: &str) -> bool {
             && (lowered.contains("\"arguments\"") || lowered.contains("\"parameters\"")))
 }
 
-/// The structural check of one reply against the expected function.
+/// The structural check of one reply against the expected function of
+/// `tools` (the JSON definitions, compiled here).
 pub fn check_reply(reply: &Reply, expected: &str, tools: &Value) -> ToolVerdict {
+    match Tools::compile(tools.clone()) {
+        Ok(tools) => check_reply_with(reply, expected, &tools),
+        Err(error) => ToolVerdict::UnsupportedSchema {
+            error: error.to_string(),
+        },
+    }
+}
+
+/// [`check_reply`] against compiled tools.
+pub fn check_reply_with(reply: &Reply, expected: &str, tools: &Tools) -> ToolVerdict {
     let Some(call) = reply.tool_calls.iter().find(|call| !call.name.is_empty()) else {
         let content = truncate(&reply.answer, 2000);
         return if looks_like_tool_markup(&reply.answer) {
@@ -107,15 +157,10 @@ pub fn check_reply(reply: &Reply, expected: &str, tools: &Value) -> ToolVerdict 
             };
         }
     };
-    let schema = tools
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|tool| tool.pointer("/function/name").and_then(Value::as_str) == Some(expected))
-        .and_then(|tool| tool.pointer("/function/parameters"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let violations = validate(&schema, &arguments);
+    let violations = tools
+        .schemas
+        .get(expected)
+        .map_or_else(Vec::new, |schema| schema.validate(&arguments));
     if violations.is_empty() {
         ToolVerdict::Correct { call: call.clone() }
     } else {
@@ -250,17 +295,19 @@ pub struct ToolCallingReport {
 
 struct Scenario {
     name: &'static str,
-    tools: Value,
+    tools: Tools,
     prompt: &'static str,
     /// Expected function per step, with the tool result fed back after it.
     steps: Vec<(&'static str, Value)>,
 }
 
-fn scenarios() -> Vec<Scenario> {
-    vec![
+/// The scenarios with their tools compiled: a schema keyword the checker
+/// does not implement stops the benchmark before it sends anything.
+fn scenarios() -> Result<Vec<Scenario>, SchemaError> {
+    Ok(vec![
         Scenario {
             name: "single_get_weather",
-            tools: weather_tools(),
+            tools: Tools::compile(weather_tools())?,
             prompt: "What is the weather in Paris right now? Use the tool.",
             steps: vec![(
                 "get_weather",
@@ -269,7 +316,7 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "chained_three_calls",
-            tools: travel_tools(),
+            tools: Tools::compile(travel_tools())?,
             prompt: "Book me, Ada Lovelace, on a flight from London to Berlin on 2025-06-01, then email the confirmation to ada@example.com. Use the tools one at a time.",
             steps: vec![
                 (
@@ -285,19 +332,29 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "nested_create_user",
-            tools: user_tools(),
+            tools: Tools::compile(user_tools())?,
             prompt: "Create a user named Grace Hopper, email grace@example.com, age 85, living at 1 Navy Way, Arlington, 22201, USA, with the roles admin and editor.",
             steps: vec![("create_user", json!({"user_id": "u-1001", "created": true}))],
         },
-    ]
+    ])
 }
 
-pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usize), Cancelled> {
+/// The report, the answered scenarios and the number needed; or the schema
+/// error that kept the benchmark from running.
+pub type ToolCallingRun = Result<(ToolCallingReport, usize, usize), SchemaError>;
+
+pub async fn run(context: &Context<'_>) -> Result<ToolCallingRun, Cancelled> {
     let config = &context.config.tool_calling;
     let mut results = Vec::new();
-    let scenarios = scenarios();
-    for repetition in 1..=config.repetitions {
+    let scenarios = match scenarios() {
+        Ok(scenarios) => scenarios,
+        Err(error) => return Ok(Err(error)),
+    };
+    'repetitions: for repetition in 1..=config.repetitions {
         for scenario in &scenarios {
+            if context.expired() {
+                break 'repetitions;
+            }
             let mut messages = vec![ChatMessage::user(scenario.prompt)];
             let mut steps = Vec::new();
             let mut success = true;
@@ -306,7 +363,7 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
                     messages: messages.clone(),
                     max_tokens: config.max_tokens,
                     temperature: Some(config.temperature),
-                    tools: Some(scenario.tools.clone()),
+                    tools: Some(scenario.tools.definitions.clone()),
                     tool_choice: Some(Value::String(config.tool_choice.clone())),
                     ..ChatRequest::default()
                 };
@@ -325,7 +382,7 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
                     Some(failure) => ToolVerdict::RequestFailed {
                         failure: failure.clone(),
                     },
-                    None => check_reply(&exchange.reply, expected, &scenario.tools),
+                    None => check_reply_with(&exchange.reply, expected, &scenario.tools),
                 };
                 let correct = verdict.is_correct();
                 if let ToolVerdict::Correct { call } = &verdict {
@@ -380,5 +437,5 @@ pub async fn run(context: &Context<'_>) -> Result<(ToolCallingReport, usize, usi
         tool_choice: config.tool_choice.clone(),
     };
     let required = required_samples(context.config, scenarios.len() * config.repetitions);
-    Ok((report, answered, required))
+    Ok(Ok((report, answered, required)))
 }

@@ -82,6 +82,7 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
             request_timeout: std::time::Duration::from_secs(10),
             epoch: Instant::now(),
             keep_text: false,
+            ..ClientConfig::default()
         },
     )
     .expect("client");
@@ -123,11 +124,11 @@ async fn measured_latencies_match_ground_truth_within_tolerance() {
             continue;
         };
         let usage = record.usage.expect("usage");
-        if usage.completion_tokens != t.completion_tokens
-            || usage.completion_tokens != TOKENS as u64
+        if usage.completion_tokens != Some(t.completion_tokens)
+            || usage.completion_tokens != Some(TOKENS as u64)
         {
             problems.push(format!(
-                "{id}: {} completion tokens, truth {}",
+                "{id}: {:?} completion tokens, truth {}",
                 usage.completion_tokens, t.completion_tokens
             ));
         }

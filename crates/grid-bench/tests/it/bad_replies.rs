@@ -66,14 +66,7 @@ async fn fake_server(fake: Fake) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    crate::fakes::serve(app).await
 }
 
 use futures_util::StreamExt as _;
@@ -95,6 +88,7 @@ async fn send(
             request_timeout: timeout,
             epoch: Instant::now(),
             keep_text: true,
+            ..ClientConfig::default()
         },
     )
     .expect("client");

@@ -136,3 +136,76 @@ fn api_key_never_prints() {
     );
     assert_eq!(endpoint.metrics_url(), "http://h:1/metrics");
 }
+
+#[test]
+fn the_bounds_on_a_bad_server_are_keys_with_defaults_and_limits() {
+    let config = BatteryConfig::default();
+    assert_eq!(
+        (
+            config.idle_timeout_s,
+            config.connect_timeout_s,
+            config.benchmark_timeout_s,
+            config.max_event_bytes
+        ),
+        (30.0, 10.0, 1800.0, 4 << 20)
+    );
+    assert_eq!(config.idle_timeout(), std::time::Duration::from_secs(30));
+    let parsed: BatteryConfig = serde_json::from_str(
+        r#"{"idle_timeout_s": 5, "benchmark_timeout_s": 60, "max_event_bytes": 1048576}"#,
+    )
+    .expect("parse");
+    assert_eq!(
+        parsed.benchmark_timeout(),
+        std::time::Duration::from_secs(60)
+    );
+    let cases: Vec<(&str, Change, Option<String>)> = vec![
+        (
+            "a timeout of 1e20 s",
+            |c: &mut BatteryConfig| c.request_timeout_s = 1e20,
+            Some("request_timeout_s".to_string()),
+        ),
+        (
+            "zero idle timeout",
+            |c: &mut BatteryConfig| c.idle_timeout_s = 0.0,
+            Some("idle_timeout_s".to_string()),
+        ),
+        (
+            "negative connect timeout",
+            |c: &mut BatteryConfig| c.connect_timeout_s = -1.0,
+            Some("connect_timeout_s".to_string()),
+        ),
+        (
+            "benchmark bound of infinity",
+            |c: &mut BatteryConfig| c.benchmark_timeout_s = f64::INFINITY,
+            Some("benchmark_timeout_s".to_string()),
+        ),
+        (
+            "an event cap below any chunk",
+            |c: &mut BatteryConfig| c.max_event_bytes = 100,
+            Some("max_event_bytes".to_string()),
+        ),
+        (
+            "negative standalone gpu window",
+            |c: &mut BatteryConfig| c.gpu_profile.standalone_duration_s = -1.0,
+            Some("gpu_profile.standalone_duration_s".to_string()),
+        ),
+        (
+            "a stability interval of a century",
+            |c: &mut BatteryConfig| c.stability.interval_s = 3.2e9,
+            Some("stability.interval_s".to_string()),
+        ),
+        (
+            "the limits themselves",
+            |c: &mut BatteryConfig| {
+                c.request_timeout_s = 604800.0;
+                c.max_event_bytes = 65536;
+            },
+            None,
+        ),
+    ];
+    check(&cases, |change| {
+        let mut config = BatteryConfig::default();
+        change(&mut config);
+        config.validate().err().map(|e| e.field.to_string())
+    });
+}

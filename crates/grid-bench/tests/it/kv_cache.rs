@@ -142,6 +142,7 @@ async fn progress_is_reported_as_events() {
             requests_total: outcome.requests_total,
             requests_failed: outcome.requests_failed,
             status: OutcomeStatus::Completed,
+            top_failures: Vec::new(),
         })
     );
 }

@@ -4,12 +4,16 @@
 mod accuracy;
 mod bad_replies;
 mod battery;
+mod bounds;
 mod chunk_scan;
 mod config;
+mod fakes;
 mod gpu;
 mod grading;
+mod hostile;
 mod kv_cache;
 mod metrics;
+mod probe;
 mod schema;
 mod sse;
 mod tools;

@@ -80,8 +80,8 @@ fn recorded_chat_stream_parses_identically_under_every_transport_variant_and_spl
         (
             exchange.reply.answer,
             exchange.record.token_chunks,
-            usage.map(|u| u.completion_tokens),
-            usage.map(|u| u.prompt_tokens),
+            usage.and_then(|u| u.completion_tokens),
+            usage.and_then(|u| u.prompt_tokens),
             usage.and_then(|u| u.cached_tokens),
             exchange.record.failure.map(|f| f.message),
         )

@@ -33,6 +33,7 @@ fn verdict_name(verdict: &ToolVerdict) -> &'static str {
         ToolVerdict::InvalidArguments { .. } => "invalid_arguments",
         ToolVerdict::SchemaViolation { .. } => "schema_violation",
         ToolVerdict::RequestFailed { .. } => "request_failed",
+        ToolVerdict::UnsupportedSchema { .. } => "unsupported_schema",
     }
 }
 

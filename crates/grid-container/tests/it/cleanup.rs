@@ -394,3 +394,100 @@ async fn a_process_left_by_a_dead_owner_is_swept() {
     kept.teardown().await.expect("teardown");
     assert_eq!(pid_files(&state_dir), 0, "pid files removed");
 }
+
+/// The pids of our processes whose environment carries `NAME=value`,
+/// read from /proc independently of the crate.
+fn processes_with_env(name: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{name}={value}").into_bytes();
+    proc_files("environ")
+        .into_iter()
+        .filter(|(_, environ)| environ.split(|b| *b == 0).any(|v| v == needle.as_slice()))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Issue 9 defect 1: vllm-grid killed (SIGKILL) between starting a server
+/// and recording its pid. The launch is held at exactly that moment (the
+/// test hook); its owner counts as dead, as a killed vllm-grid's would. The
+/// server must already be findable: the sweep of the next start stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_spawn_and_pid_record_leaves_nothing_the_sweep_misses() {
+    let state_dir = scratch_dir("gap-pids");
+    let gate = std::sync::Arc::new(grid_container::SpawnGate::default());
+    let mut config = grid_container::ProcessBackendConfig::new(state_dir.clone());
+    config
+        .program_overrides
+        .insert("vllm-sim".into(), vec![sim_binary().display().to_string()]);
+    config.owner = dead_owner();
+    config.spawn_gate = Some(gate.clone());
+    let killed = Backend::Process(grid_container::ProcessBackend::new(config));
+    let profile = sim_profile("unused", &[]);
+    let spec = spec_for_process(&profile, "gap");
+    let launch = tokio::spawn(async move {
+        killed
+            .launch(&profile, &spec, &CancellationToken::new())
+            .await
+            .map(|server| server.pid())
+    });
+    gate.reached.notified().await;
+
+    // What a kill at this moment leaves: a record without a pid, and the
+    // server running with its launch ID.
+    let records: Vec<grid_container::PidRecord> = std::fs::read_dir(&state_dir)
+        .expect("the pid directory exists")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.path()).expect("read the record"))
+                .expect("a pid record")
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "the intent is recorded before the spawn");
+    assert_eq!(records[0].pid, None, "{:?}", records[0]);
+    let launch_id = records[0].launch_id.clone().expect("a launch id");
+    let running = processes_with_env(grid_container::LAUNCH_ID_VARIABLE, &launch_id);
+    assert_eq!(running.len(), 1, "the server runs: {running:?}");
+
+    let report = Backend::Process(process_backend(state_dir.clone()))
+        .sweep_leftovers(&SweepOptions::default())
+        .await
+        .expect("sweep");
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    assert!(
+        eventually(async || !pid_alive(running[0])).await,
+        "the sweep stopped the server {}",
+        running[0]
+    );
+
+    // The held launch goes on, finds its server gone, and fails cleanly.
+    gate.release.notify_one();
+    let outcome = launch.await.expect("the launch task");
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert_eq!(pid_files(&state_dir), 0, "pid files removed");
+}
+
+/// Temporaries of a pid-file write that was cut short (grid-sys names them
+/// `.<name>.<random>.tmp`) are removed by the sweep once stale; a young one
+/// may be a live writer's and stays.
+#[tokio::test]
+async fn the_sweep_removes_stale_temporaries() {
+    let state_dir = scratch_dir("tmp-pids");
+    let stale = state_dir.join(".run.c.123.pid.a1b2c3.tmp");
+    let young = state_dir.join(".run.c.456.pid.d4e5f6.tmp");
+    for path in [&stale, &young] {
+        std::fs::write(path, "{").expect("write a temporary");
+    }
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .and_then(|f| f.set_modified(old))
+        .expect("age the stale temporary");
+    let report = Backend::Process(process_backend(state_dir.clone()))
+        .sweep_leftovers(&SweepOptions::default())
+        .await
+        .expect("sweep");
+    assert!(!stale.exists(), "the stale temporary was removed");
+    assert!(young.exists(), "a young temporary is left alone");
+    assert_eq!(report.stale_files, vec![stale]);
+}

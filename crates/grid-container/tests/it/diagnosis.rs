@@ -161,3 +161,213 @@ fn failure_classes_serialise_in_snake_case() {
         "exited with code 3"
     );
 }
+
+/// Whole logs of real failed starts of vLLM 0.32 (CPU build), whose root
+/// cause sits far above the end (see tests/data/startup-failures/README.md).
+fn recorded(name: &str) -> &'static str {
+    match name {
+        "startup_kv_too_small.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_kv_too_small.log")
+        }
+        "startup_kv_too_small_4096.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_kv_too_small_4096.log")
+        }
+        "startup_gmu_above_available.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_gmu_above_available.log")
+        }
+        "startup_chunked_off_small_batch.log" => include_str!(
+            "../data/startup-failures/vllm-0.32.0-cpu/startup_chunked_off_small_batch.log"
+        ),
+        "startup_missing_model.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_missing_model.log")
+        }
+        "startup_missing_model_repo.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_missing_model_repo.log")
+        }
+        "startup_missing_model_config.log" => include_str!(
+            "../data/startup-failures/vllm-0.32.0-cpu/startup_missing_model_config.log"
+        ),
+        "startup_port_in_use.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_port_in_use.log")
+        }
+        "startup_bad_value.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_bad_value.log")
+        }
+        "startup_unknown_flag.log" => {
+            include_str!("../data/startup-failures/vllm-0.32.0-cpu/startup_unknown_flag.log")
+        }
+        other => panic!("no recorded log {other}"),
+    }
+}
+
+/// Issue 9 defect 6: each recorded start is classified by its root cause,
+/// whose text the message quotes, however far above the end it is.
+#[test]
+fn real_vllm_032_logs_are_classified_by_their_root_cause() {
+    // (file, exit code, evidence the message quotes) -> (class, quoted)
+    type Case<'a> = (&'a str, (&'a str, i64, &'a str), (FailureClass, bool));
+    let cases: &[Case] = &[
+        (
+            "kv cache too small, 62 lines above the end",
+            (
+                "startup_kv_too_small.log",
+                1,
+                "ValueError: To serve at least one request with the model's max seq len (32768), (0.03 GiB KV cache is needed",
+            ),
+            (FailureClass::KvCacheTooSmall, true),
+        ),
+        (
+            "kv cache too small at 4096",
+            ("startup_kv_too_small_4096.log", 1, "max seq len (4096)"),
+            (FailureClass::KvCacheTooSmall, true),
+        ),
+        (
+            "cpu memory utilization above what is free, 120 lines up, past decoys",
+            (
+                "startup_gmu_above_available.log",
+                1,
+                "ValueError: Available memory on node 0 (20.94/23.54 GiB) on startup is less than desired CPU memory utilization (0.99",
+            ),
+            (FailureClass::FreeMemoryBelowUtilization, true),
+        ),
+        (
+            "chunked prefill off with a small batch: the reason is the next line",
+            (
+                "startup_chunked_off_small_batch.log",
+                1,
+                "max_num_batched_tokens (2048) is smaller than max_model_len (4096)",
+            ),
+            (FailureClass::InvalidArgument, true),
+        ),
+        (
+            "a model path that does not exist",
+            (
+                "startup_missing_model.log",
+                1,
+                "Repo id must be in the form",
+            ),
+            (FailureClass::MissingModel, true),
+        ),
+        (
+            "a repo not in the cache, downloads off",
+            (
+                "startup_missing_model_repo.log",
+                1,
+                "Cannot find an appropriate cached snapshot folder",
+            ),
+            (FailureClass::MissingModel, true),
+        ),
+        (
+            "a directory without a model",
+            (
+                "startup_missing_model_config.log",
+                1,
+                "Invalid repository ID or local directory specified",
+            ),
+            (FailureClass::MissingModel, true),
+        ),
+        (
+            "the port taken",
+            (
+                "startup_port_in_use.log",
+                1,
+                "OSError: [Errno 98] Address already in use",
+            ),
+            (FailureClass::PortInUse, true),
+        ),
+        (
+            "a bad value",
+            (
+                "startup_bad_value.log",
+                2,
+                "argument --max-num-seqs: invalid int value: 'abc'",
+            ),
+            (FailureClass::InvalidArgument, true),
+        ),
+        (
+            "an unknown flag",
+            (
+                "startup_unknown_flag.log",
+                2,
+                "unrecognized arguments: --no-such-flag",
+            ),
+            (FailureClass::InvalidArgument, true),
+        ),
+    ];
+    grid_core::testing::check(cases, |(file, code, evidence)| {
+        let log = lines(recorded(file));
+        let failure = diagnose(exited(*code).as_ref(), &log);
+        // The tail stays the last lines, whatever the evidence was.
+        let tail_start = log.len().saturating_sub(grid_container::TAIL_LINES);
+        assert_eq!(failure.log_tail, log[tail_start..], "{file}: the log tail");
+        (failure.class.clone(), failure.message.contains(evidence))
+    });
+}
+
+/// What does not blame the configuration: every class says whom it blames,
+/// and only config faults are verdicts (issue 9 defect 3).
+#[test]
+fn failure_classes_say_whom_they_blame() {
+    use grid_container::Blame;
+    let cases: &[(&str, FailureClass, Blame)] = &[
+        ("kv cache", FailureClass::KvCacheTooSmall, Blame::Config),
+        (
+            "invalid argument",
+            FailureClass::InvalidArgument,
+            Blame::Config,
+        ),
+        ("gpu oom", FailureClass::GpuOutOfMemory, Blame::Config),
+        ("host oom", FailureClass::HostOutOfMemory, Blame::Config),
+        (
+            "free memory",
+            FailureClass::FreeMemoryBelowUtilization,
+            Blame::Config,
+        ),
+        ("crash", FailureClass::ExitedWithCode(1), Blame::Config),
+        ("timeout", FailureClass::HealthTimeout, Blame::Config),
+        ("port taken", FailureClass::PortInUse, Blame::Environment),
+        ("disk full", FailureClass::DiskFull, Blame::Environment),
+        (
+            "daemon gone",
+            FailureClass::DaemonUnavailable,
+            Blame::Environment,
+        ),
+        (
+            "engine refusal",
+            FailureClass::BackendError,
+            Blame::Environment,
+        ),
+        (
+            "leftover in the way",
+            FailureClass::ForeignContainer,
+            Blame::Environment,
+        ),
+        ("no image", FailureClass::MissingImage, Blame::Environment),
+        (
+            "no program",
+            FailureClass::MissingProgram,
+            Blame::Environment,
+        ),
+        ("no model", FailureClass::MissingModel, Blame::Environment),
+        ("no secret", FailureClass::MissingSecret, Blame::Setup),
+        ("bad profile", FailureClass::InvalidProfile, Blame::Setup),
+        ("cancelled", FailureClass::Cancelled, Blame::Cancelled),
+    ];
+    grid_core::testing::check(cases, |class| class.blame());
+    // The names of the new classes, as results files store them.
+    let names: &[(&str, FailureClass, String)] = &[
+        (
+            "disk full",
+            FailureClass::DiskFull,
+            "\"disk_full\"".to_string(),
+        ),
+        (
+            "missing model",
+            FailureClass::MissingModel,
+            "\"missing_model\"".to_string(),
+        ),
+    ];
+    grid_core::testing::check(names, |class| {
+        serde_json::to_string(class).expect("serialises")
+    });
+}

@@ -318,3 +318,66 @@ async fn cancellation_is_its_own_class() {
     };
     assert!(containers_of_run(docker, &spec.run_id).await.is_empty());
 }
+
+/// Issue 9 defect 6, through a real launch: the server prints a recorded
+/// vLLM log whose root cause sits 62 lines above its end, and exits 1; the
+/// whole startup log is read and the cause is quoted.
+#[tokio::test]
+async fn a_root_cause_far_above_the_end_of_the_log_is_found() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/startup-failures/vllm-0.32.0-cpu/startup_kv_too_small.log"
+    );
+    let yaml = format!(
+        "services:\n  s:\n    image: i\n    command: [--model, m]\n    ports: ['127.0.0.1::8000']\nx-vllm-grid:\n  process:\n    entrypoint: [sh, -c, 'cat \"{fixture}\" >&2; exit 1']\n"
+    );
+    let profile = grid_container::parse_profile(&yaml, "inline")
+        .expect("parses")
+        .profile;
+    let failure = process_failure(&profile).await;
+    assert_class(
+        &failure,
+        FailureClass::KvCacheTooSmall,
+        "ValueError: To serve at least one request with the model's max seq len (32768)",
+    );
+    assert!(
+        failure.message.contains("KV cache is needed"),
+        "the message quotes the root cause: {failure}"
+    );
+}
+
+/// Issue 9 defect 3: a full disk while the server's log is written is an
+/// environment failure, not a verdict on the configuration; the server is
+/// stopped. (`container.log` is a link to /dev/full, which answers every
+/// write with ENOSPC.)
+#[tokio::test]
+async fn a_full_disk_under_the_log_is_an_environment_failure() {
+    let state_dir = scratch_dir("full-pids");
+    let backend = Backend::Process(process_backend(state_dir.clone()));
+    let profile = sim_profile(&unique("gc-full"), &[]);
+    let spec = spec(&profile, &unique("full"), "c", &scratch_dir("full"));
+    std::fs::create_dir_all(&spec.log_dir).expect("log dir");
+    std::os::unix::fs::symlink("/dev/full", spec.log_dir.join("container.log"))
+        .expect("link container.log to /dev/full");
+    let outcome = backend
+        .launch(&profile, &spec, &CancellationToken::new())
+        .await;
+    let failure = match outcome {
+        Ok(server) => {
+            let pid = server.pid();
+            let _ = server.teardown().await;
+            panic!("a server whose log cannot be written was reported ready (pid {pid:?})");
+        }
+        Err(failure) => failure,
+    };
+    assert_class(&failure, FailureClass::DiskFull, "container.log");
+    assert_eq!(failure.blame(), grid_container::Blame::Environment);
+    assert!(
+        failure.message.contains("No space left on device"),
+        "{failure}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&state_dir)
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "pid files left: {left:?}");
+}

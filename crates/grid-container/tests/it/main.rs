@@ -11,3 +11,4 @@ mod failures;
 mod lifecycle;
 mod profiles;
 mod render;
+mod secrets;

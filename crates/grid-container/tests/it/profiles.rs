@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use grid_container::{
-    FailureClass, ProfileError, ProfileOptions, ResolveError, load_profile, parse_profile,
-    parse_profile_with,
+    EnvEntry, FailureClass, ProfileError, ProfileOptions, ResolveError, load_profile,
+    parse_profile, parse_profile_with,
 };
 
 fn repo_profile(name: &str) -> std::path::PathBuf {
@@ -58,7 +58,6 @@ fn medium_profile_is_the_studys_service() {
         ["--kv-cache-dtype", "fp8"],
         ["--max-model-len", "131072"],
         ["--quantization", "awq_marlin"],
-        ["--api-key", "${VLLM_MEDIUM_API_KEY}"],
     ] {
         assert!(
             profile.command.windows(2).any(|w| w == pair),
@@ -69,6 +68,20 @@ fn medium_profile_is_the_studys_service() {
         profile
             .command
             .contains(&"--enable-auto-tool-choice".to_string())
+    );
+    // Issue 9: the key is in the environment, never on the command line.
+    assert!(
+        profile.environment.contains(&EnvEntry {
+            name: "VLLM_API_KEY".to_string(),
+            value: Some("${VLLM_MEDIUM_API_KEY}".to_string()),
+        }),
+        "{:?}",
+        profile.environment
+    );
+    assert!(
+        grid_container::flag_values(&profile.command, "api-key").is_empty(),
+        "{:?}",
+        profile.command
     );
 }
 
@@ -419,4 +432,107 @@ fn interpolation_forms() {
         resolved.command,
         vec!["a$b", "", "empty", "alt", "value/x", "c$"]
     );
+}
+
+/// The error and its causes, as the CLI prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" / {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Issue 9 defect 7: durations become bounded `Duration`s when the profile
+/// is read; an infinite or huge one is refused naming the key, never a panic.
+#[test]
+fn durations_out_of_bounds_are_refused_naming_the_key() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("infinite by overflow", "1e400", true),
+        ("infinite", "inf", true),
+        ("not a number", "nan", true),
+        ("negative", "-5s", true),
+        ("longer than a day", "25h", true),
+        ("in bounds", "1m30s", false),
+    ];
+    grid_core::testing::check(cases, |text| {
+        let yaml = format!(
+            "services:\n  s:\n    image: i\n    healthcheck:\n      test: [CMD, 'true']\n      interval: '{text}'\n"
+        );
+        match parse_profile(&yaml, "inline") {
+            Ok(_) => false,
+            Err(error) => {
+                let text = chain(&error);
+                assert!(
+                    text.contains("services.s.healthcheck.interval"),
+                    "the key is named: {text}"
+                );
+                true
+            }
+        }
+    });
+    assert!(matches!(
+        grid_container::parse_duration("1e400"),
+        Err(grid_container::DurationError::TooLong { .. })
+    ));
+}
+
+/// Issue 9 defect 8: a `--port` the server cannot listen on is refused,
+/// naming the line and the fix, instead of silently becoming 8000.
+#[test]
+fn a_bad_port_flag_is_refused_naming_the_line() {
+    let yaml = "services:\n  s:\n    image: i\n    command:\n      - --model\n      - m\n      - --port\n      - eighty\n";
+    let error = parse_profile(yaml, "inline").expect_err("a bad --port");
+    let text = chain(&error);
+    assert!(
+        text.contains("line 7") && text.contains("--port eighty") && text.contains("--port 8000"),
+        "{text}"
+    );
+    for bad in ["0", "65536", "-1"] {
+        let yaml = format!("services:\n  s:\n    image: i\n    command: [--port={bad}]\n");
+        assert!(parse_profile(&yaml, "inline").is_err(), "--port={bad}");
+    }
+    // A reference is checked once expanded, at launch.
+    let yaml = "services:\n  s:\n    image: i\n    command: [--port, '${PORT}']\n";
+    let profile = parse_profile(yaml, "inline")
+        .expect("a reference parses")
+        .profile;
+    let lookup = |name: &str| (name == "PORT").then(|| "http".to_string());
+    match profile.resolve(&lookup) {
+        Err(error @ ResolveError::ServerPort { .. }) => {
+            assert!(chain(&error).contains("--port 8000"), "{}", chain(&error));
+        }
+        other => panic!(
+            "expected a bad port, got {:?}",
+            other.map(|r| r.server_port)
+        ),
+    }
+    let lookup = |name: &str| (name == "PORT").then(|| "9100".to_string());
+    assert_eq!(
+        profile.resolve(&lookup).expect("resolves").server_port,
+        9100
+    );
+}
+
+/// Issue 9 defect 8: a file with several services names them and the
+/// option that chooses one, which exists (`--service NAME`).
+#[test]
+fn several_services_name_the_service_option() {
+    use grid_container::{Profile, ServiceChoice};
+    let yaml = "services:\n  a:\n    image: ia\n  b:\n    image: ib\n";
+    let error = Profile::parse(yaml, "inline", &ServiceChoice::Only).expect_err("ambiguous");
+    let text = error.to_string();
+    assert!(
+        text.contains("--service NAME") && text.contains("\"a\"") && text.contains("\"b\""),
+        "{text}"
+    );
+    let chosen = Profile::parse(yaml, "inline", &ServiceChoice::Named("b".into()))
+        .expect("b exists")
+        .profile;
+    assert_eq!(chosen.image, "ib");
+    let error = Profile::parse(yaml, "inline", &ServiceChoice::Named("c".into()))
+        .expect_err("no service c");
+    assert!(error.to_string().contains("--service NAME"), "{error}");
 }

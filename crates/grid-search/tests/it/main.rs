@@ -1,12 +1,18 @@
-//! Integration tests of the search crate that need no server: ranking,
-//! the run store, reports, archive comparison and resume refusals. The
-//! searches themselves run against the simulator in the vllm-grid crate's
-//! tests (they need the binary that hosts the simulator).
+//! Integration tests of the search crate: ranking, the run store and its
+//! lock, reports, archive comparison, resume refusals, and searches on the
+//! simulator, whose server is this test binary re-executed as `vllm-sim`
+//! ([`child`]).
 
+mod child;
 mod fixtures;
+mod sim;
 
 mod archive;
+mod errors;
+mod failpoint;
+mod lock;
 mod rank;
 mod report;
 mod resume;
+mod search;
 mod store;

@@ -304,3 +304,78 @@ fn advice_follows_the_evidence() {
         "{text}"
     );
 }
+
+/// Issue 9, defect 3: a config not measured because of the environment (as
+/// older runs recorded a taken port: `launch_failed`, not the config's
+/// fault) is no verdict: no champion is named from the others, the ranking
+/// says the run is incomplete and why, and `resume` runs it again. A
+/// deadline stays a final result.
+#[test]
+fn an_environment_failure_leaves_the_run_without_a_champion() {
+    let plan = plan("");
+    let port_taken = launch_failed(&plan, 2, "port_in_use", false);
+    assert!(!port_taken.is_final());
+    let mut deadline = launch_failed(&plan, 3, "config_deadline", false);
+    deadline.outcome = grid_search::store::RunOutcome::Failed;
+    assert!(deadline.is_final());
+    assert!(launch_failed(&plan, 4, "gpu_out_of_memory", true).is_final());
+
+    let all: Vec<_> = (0..plan.configs.len())
+        .map(|i| match i {
+            2 => port_taken.clone(),
+            3 => deadline.clone(),
+            _ => completed(&plan, i, vec![good(2.0 + i as f64 / 10.0, 0.01)]),
+        })
+        .collect();
+    let ranking = rank(&plan, &results(all.clone()));
+    assert!(ranking.champion.is_none(), "{:?}", ranking.champion);
+    assert!(ranking.significance.is_none());
+    assert!(ranking.recommendations.is_empty());
+    let incomplete = ranking.incomplete.as_ref().expect("incomplete");
+    assert!(incomplete.blocks_champion());
+    assert_eq!(incomplete.not_measured.len(), 1);
+    assert_eq!(incomplete.not_measured[0].id, plan.configs[2].id);
+    assert!(incomplete.not_run.is_empty());
+    assert!(
+        incomplete.text.contains("port in use") && incomplete.text.contains("no champion"),
+        "{}",
+        incomplete.text
+    );
+    let unmeasured = ranking.get(&plan.configs[2].id).expect("ranked");
+    assert_eq!(unmeasured.status, ConfigStatus::Failed);
+    assert!(
+        unmeasured.reasons[0].contains("no verdict on the config"),
+        "{:?}",
+        unmeasured.reasons
+    );
+
+    // Measured again, the run is complete and has its champion.
+    let mut all = all;
+    all[2] = completed(&plan, 2, vec![good(1.0, 0.01)]);
+    let ranking = rank(&plan, &results(all));
+    assert!(ranking.incomplete.is_none());
+    assert_eq!(
+        ranking.champion.map(|c| c.id),
+        Some(plan.configs[11].id.clone())
+    );
+}
+
+/// Configs with no result yet do not block the champion (the run was
+/// interrupted); the ranking says it is provisional.
+#[test]
+fn configs_not_run_yet_make_the_champion_provisional() {
+    let plan = plan("");
+    let ranking = rank(
+        &plan,
+        &results(vec![completed(&plan, 0, vec![good(2.0, 0.1)])]),
+    );
+    assert!(ranking.champion.is_some());
+    let incomplete = ranking.incomplete.expect("incomplete");
+    assert!(!incomplete.blocks_champion());
+    assert_eq!(incomplete.not_run.len(), 11);
+    assert!(
+        incomplete.text.contains("provisional"),
+        "{}",
+        incomplete.text
+    );
+}

@@ -65,7 +65,7 @@ fn results_are_atomic_and_leftover_temporaries_are_removed() {
     // A damaged result is an error naming the file, not a silent skip.
     std::fs::write(store.result_path(&plan.configs[5].id), "{}").unwrap();
     match store.read_results() {
-        Err(SearchError::Corrupt { path, .. }) => {
+        Err(SearchError::DamagedResult { path, .. }) => {
             assert!(path.ends_with(format!("{}.json", plan.configs[5].id)))
         }
         other => panic!("{other:?}"),
@@ -87,7 +87,9 @@ fn the_lock_refuses_a_live_owner_and_takes_over_a_dead_one() {
     let owner = serde_json::json!({"pid": sleeper.id(), "host": host, "start_ticks": null, "since_unix_ms": 0});
     std::fs::write(store.lock_path(), owner.to_string()).unwrap();
     match RunLock::acquire(&store) {
-        Err(SearchError::Locked { pid, .. }) => assert_eq!(pid, sleeper.id()),
+        Err(SearchError::Locked {
+            owner: Some(owner), ..
+        }) => assert_eq!(owner.process.pid, sleeper.id()),
         other => panic!("{other:?}"),
     }
     let _ = sleeper.kill();

@@ -221,3 +221,29 @@ async fn real_server_meets_the_contract_when_configured() {
     let f = failures(&results);
     assert!(f.is_empty(), "{target:?}\n{f}");
 }
+
+#[tokio::test]
+async fn a_closed_port_fails_every_check_with_its_cause() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let target = Target {
+        base_url: format!("http://127.0.0.1:{port}"),
+        model: "tiny".into(),
+        api_key: None,
+    };
+    let results = run_all(&target, &ServerFeatures::default()).await;
+    assert!(results.iter().all(|r| r.outcome.is_err()), "{results:?}");
+    let f = failures(&results);
+    assert!(
+        f.contains(&format!(
+            "health_and_metrics_need_no_key: health_and_metrics_need_no_key: request to http://127.0.0.1:{port}/health failed: "
+        )),
+        "{f}"
+    );
+    // The cause (reqwest's, then the OS's) follows the message.
+    let first = f.lines().next().unwrap_or("");
+    assert!(first.matches(": ").count() >= 3, "{first}");
+}

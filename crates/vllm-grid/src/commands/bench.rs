@@ -1,26 +1,23 @@
 //! `vllm-grid bench`: the battery against a server that is already up.
 //!
-//! The endpoint is probed first, so a wrong URL, a closed port, an HTML
+//! The endpoint is probed first (`grid_bench::probe`: `/v1/models`, then
+//! one short streaming request), so a wrong URL, a closed port, an HTML
 //! page or a server that does not stream fails in seconds with the reason
 //! (exit 5) instead of running the whole battery into failures. After the
-//! battery the table shows each benchmark's most frequent failure reasons,
-//! and the exit code says whether every benchmark completed (exit 3 when
-//! one did not: the measurement ran, but its result is not valid, as a
-//! search that finds no valid config).
+//! battery the table shows each failed benchmark's most frequent failure
+//! reasons (grid-bench's `render_table`), and the exit code says whether
+//! every benchmark completed (exit 3 when one did not: the measurement ran,
+//! but its result is not valid, as a search that finds no valid config).
 
-use grid_bench::{BatteryReport, OutcomeStatus};
+use grid_bench::{BatteryReport, ProbeConfig, probe};
 use std::sync::Arc;
 
 use crate::cli::BenchArgs;
 use crate::drive::STOP_GRACE;
 use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_NO_VALID_RESULT, EXIT_OK};
 use crate::out::{errln, out, outln};
-use crate::probe::{ProbeConfig, probe};
 use crate::signals::Signals;
 use crate::ui;
-
-/// How many failure reasons the table lists per benchmark.
-const TOP_REASONS: usize = 3;
 
 pub async fn run(args: BenchArgs) -> Result<u8, AppError> {
     let api_key = match &args.api_key_env {
@@ -80,9 +77,6 @@ pub async fn run(args: BenchArgs) -> Result<u8, AppError> {
         Err(source) => return Err(AppError::Battery { source }),
     };
     out!("{}", grid_bench::render_table(&report))?;
-    for line in failure_lines(&report) {
-        outln!("{line}")?;
-    }
     if let Some(out) = &args.out {
         outln!("results: {}", out.display())?;
     }
@@ -98,58 +92,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, AppError> {
     Ok(EXIT_NO_VALID_RESULT)
 }
 
-/// Benchmarks that failed or had too few successful requests. A benchmark
-/// that is unavailable here (gpu_profile without nvidia-smi) is not a
-/// failure, as in the ranking's gate.
+/// Benchmarks that failed, timed out or had too few successful requests. A
+/// benchmark that is unavailable here (gpu_profile without nvidia-smi) is
+/// not a failure, as in the ranking's gate.
 fn incomplete_benchmarks(report: &BatteryReport) -> Vec<String> {
     report
         .benchmarks
         .iter()
-        .filter(|b| {
-            matches!(
-                b.status,
-                OutcomeStatus::Failed { .. } | OutcomeStatus::InsufficientSamples { .. }
-            )
-        })
+        .filter(|b| b.status.is_failure())
         .map(|b| b.name.as_str().to_string())
         .collect()
-}
-
-/// One line per benchmark with failed requests: the most frequent reasons.
-/// Interim: grid-bench's `render_table` lists them itself on helper C's
-/// branch (with an example message each); drop this then.
-fn failure_lines(report: &BatteryReport) -> Vec<String> {
-    let mut lines = Vec::new();
-    for outcome in &report.benchmarks {
-        if outcome.requests_failed == 0 {
-            continue;
-        }
-        let mut reasons: Vec<(&String, &u64)> = outcome.failure_reasons.iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        let shown: Vec<String> = reasons
-            .iter()
-            .take(TOP_REASONS)
-            .map(|(reason, count)| format!("{reason} ×{count}"))
-            .collect();
-        let more = reasons.len().saturating_sub(TOP_REASONS);
-        let more = if more > 0 {
-            format!(" (+{more} other reason(s))")
-        } else {
-            String::new()
-        };
-        lines.push(format!(
-            "{}: {} of {} request(s) failed: {}{more}",
-            outcome.name.as_str(),
-            outcome.requests_failed,
-            outcome.requests_total,
-            shown.join(", ")
-        ));
-    }
-    if !lines.is_empty() {
-        lines.insert(
-            0,
-            "failure reasons (records.jsonl with --out has each request):".to_string(),
-        );
-    }
-    lines
 }

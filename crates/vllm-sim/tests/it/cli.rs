@@ -21,6 +21,17 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Starts the binary with `args`, stdout piped (to read its log lines).
+fn spawn(args: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("VLLM_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn vllm-sim")
+}
+
 #[test]
 fn argparse_errors_exit_2_with_vllm_wording() {
     for (args, expected) in [
@@ -113,8 +124,8 @@ fn flags_parse_both_spellings_and_env_key() {
 
 #[test]
 fn logs_non_default_args_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = spawn(
+        &[
             "serve",
             "tiny",
             "--port",
@@ -124,12 +135,9 @@ fn logs_non_default_args_and_stops_on_sigterm() {
             "--enforce-eager",
             "--sim-time-scale",
             "0",
-        ])
-        .env_remove("VLLM_API_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vllm-sim");
+        ],
+        Stdio::null(),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
@@ -176,4 +184,170 @@ fn logs_non_default_args_and_stops_on_sigterm() {
         rest.iter().any(|l| l == "INFO:     Shutting down"),
         "{rest:?}"
     );
+}
+
+#[test]
+fn a_taken_port_is_reported_with_the_os_reason() {
+    // grid-container classifies `port_in_use` from "Address already in use"
+    // in the server's log, as real vLLM prints it.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = holder.local_addr().expect("addr").port().to_string();
+    let (code, _, err) = run(&["serve", "tiny", "--port", &port, "--sim-time-scale", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot bind 127.0.0.1:"), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+}
+
+/// A file under the temp dir, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("vllm-sim-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).expect("write temp file");
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn sim_config_file_is_read_and_the_command_line_overrides_it() {
+    let file = TempFile::new(
+        "sim.json",
+        r#"{"time_scale": 0.5, "seed": 9, "output-len-mode": "max"}"#,
+    );
+    let cfg = ServeConfig::from_args_with_env(
+        &["m", "--sim-config", file.path(), "--sim-seed", "4"],
+        None,
+    )
+    .expect("args");
+    assert_eq!(cfg.sim.time_scale, 0.5);
+    assert_eq!(cfg.sim.seed, 4);
+    assert_eq!(
+        cfg.sim.output_len_mode,
+        vllm_sim::config::OutputLenMode::Max
+    );
+}
+
+#[test]
+fn bad_sim_config_files_exit_2_naming_the_file_and_the_cause() {
+    let not_json = TempFile::new("not-json.json", "{time_scale: 1");
+    let not_object = TempFile::new("list.json", "[1, 2]");
+    let bad_value = TempFile::new("bad-value.json", r#"{"http-500-rate": 2}"#);
+    let missing =
+        std::env::temp_dir().join(format!("vllm-sim-{}-missing.json", std::process::id()));
+    let missing = missing.to_str().expect("utf-8");
+    for (path, expected) in [
+        (missing, "cannot read sim config"),
+        (not_json.path(), "is not JSON"),
+        (not_object.path(), "is not a JSON object"),
+        (
+            bad_value.path(),
+            "argument --sim-http-500-rate: expected a probability between 0 and 1, got '2'",
+        ),
+    ] {
+        let (code, _, err) = run(&["serve", "tiny", "--sim-config", path]);
+        assert_eq!(code, 2, "{path}: {err}");
+        assert!(err.contains(expected), "{path}: {err}");
+        assert!(
+            err.contains(path) || expected.starts_with("argument"),
+            "{path}: {err}"
+        );
+    }
+    // The cause is printed after the message.
+    let (_, _, err) = run(&["serve", "tiny", "--sim-config", missing]);
+    assert!(err.contains("No such file or directory"), "{err}");
+    let (_, _, err) = run(&["serve", "tiny", "--sim-config", not_json.path()]);
+    assert!(err.contains("key must be a string"), "{err}");
+}
+
+#[test]
+fn a_huge_model_load_time_loads_until_sigterm() {
+    let mut child = spawn(
+        &[
+            "serve",
+            "tiny",
+            "--port",
+            "0",
+            "--sim-model-load-s",
+            "1e300",
+        ],
+        Stdio::piped(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let early = child.try_wait().expect("try_wait");
+    let delivered = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert!(early.is_none(), "exited while loading: {early:?}: {err}");
+    assert!(delivered.expect("SIGTERM"), "the child was running");
+    assert!(status.success(), "{status:?}: {err}");
+}
+
+/// The status code of `GET /health` on 127.0.0.1:`port`, over plain HTTP/1.1.
+fn health_status(port: u16) -> u16 {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    let _ = tcp.read_to_string(&mut reply);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"))
+}
+
+#[test]
+fn listen_during_load_answers_503_until_loaded() {
+    let mut child = spawn(
+        &[
+            "serve",
+            "tiny",
+            "--port",
+            "0",
+            "--sim-listen-during-load",
+            "--sim-model-load-s",
+            "1",
+        ],
+        Stdio::null(),
+    );
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut port = None;
+    let mut loading = None;
+    let mut ready = None;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(rest) = line
+            .split("Starting vLLM server on http://127.0.0.1:")
+            .nth(1)
+        {
+            port = rest.trim().parse::<u16>().ok();
+        }
+        if line.contains("Starting to load model") {
+            // Bound before loading: the port answers, but not ready.
+            loading = port.map(health_status);
+        }
+        if line.starts_with("vllm-sim: ready unix_ms=") {
+            ready = port.map(health_status);
+            break;
+        }
+    }
+    let _ = grid_sys::signal_process(child.id(), grid_sys::Signal::Terminate);
+    let status = child.wait().expect("wait");
+    assert_eq!(loading, Some(503), "port {port:?}");
+    assert_eq!(ready, Some(200), "port {port:?}");
+    assert!(status.success(), "{status:?}");
 }

@@ -1,0 +1,271 @@
+//! `report.md`: champion, comparison table, advice, rejected configs, gates.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use grid_plan::ConfigId;
+
+use super::{ACCELERATION_CHART, SIMULATED_BANNER, TTFT_CHART};
+use crate::rank::{ConfigStatus, RankedConfig, Ranking};
+use crate::store::{ConfigResult, Manifest};
+
+fn opt(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        _ => "–".to_string(),
+    }
+}
+
+fn opt_pct(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{:.1} %", v * 100.0),
+        _ => "–".to_string(),
+    }
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn accel_text(c: &RankedConfig) -> String {
+    match c.kv_cache_acceleration {
+        Some(a) => format!("×{:.2} ({:.2}–{:.2})", a.median, a.ci95_low, a.ci95_high),
+        None => "–".to_string(),
+    }
+}
+
+pub fn render_markdown(
+    manifest: &Manifest,
+    results: &BTreeMap<ConfigId, ConfigResult>,
+    ranking: &Ranking,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# vllm-grid report: {}\n", manifest.run_id);
+    if manifest.simulated {
+        let _ = writeln!(md, "> **{SIMULATED_BANNER}**\n");
+        if let Some(scale) = manifest.sim_time_scale {
+            let _ = writeln!(
+                md,
+                "> The simulator ran at `--sim-time-scale {scale}`: every duration below is {scale} times the simulated server's own (divide by {scale} to read it at the simulated hardware's pace); ratios such as the KV-cache acceleration are unaffected.\n"
+            );
+        }
+    }
+    let done = results.len();
+    let total = manifest.plan.configs.len();
+    let _ = writeln!(
+        md,
+        "- Tool: vllm-grid {} · backend `{}` · {} repeat(s) per config · {done}/{total} configs with a result",
+        manifest.tool_version, manifest.backend, manifest.plan.repeats
+    );
+    let _ = writeln!(
+        md,
+        "- Plan: `{}` · profile `{}` (hash `{}`) · image `{}`",
+        manifest.plan_file,
+        manifest.profile_file,
+        manifest.profile_hash,
+        manifest.image.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(
+        md,
+        "- Host: {} ({} {}, {} CPUs{}) · base seed {}\n",
+        manifest.host.hostname,
+        manifest.host.os,
+        manifest.host.arch,
+        manifest.host.cpus,
+        manifest
+            .host
+            .memory_total_mib
+            .map(|m| format!(", {m} MiB RAM"))
+            .unwrap_or_default(),
+        manifest.seeds.base
+    );
+
+    let _ = writeln!(md, "## Champion\n");
+    match ranking.champion.as_ref().and_then(|c| ranking.get(&c.id)) {
+        Some(champion) => {
+            let valid = ranking
+                .configs
+                .iter()
+                .filter(|c| c.status == ConfigStatus::Valid)
+                .count();
+            let _ = writeln!(
+                md,
+                "**{}** (`{}`; {}): KV-cache acceleration {}.\n",
+                champion.name,
+                champion.id,
+                champion.settings,
+                accel_text(champion)
+            );
+            let _ = writeln!(
+                md,
+                "Why: it has the highest median KV-cache acceleration (TTFT of a cold prompt over TTFT of the same conversation once cached) of the {valid} config(s) that passed every gate.\n"
+            );
+            if let Some(sig) = &ranking.significance {
+                let _ = writeln!(md, "{}\n", sig.text);
+            } else {
+                let _ = writeln!(
+                    md,
+                    "It is the only valid config, so there is no runner-up to compare with.\n"
+                );
+            }
+            if champion.secondary.cache_confirmed_by_server == Some(false) {
+                let _ = writeln!(
+                    md,
+                    "Warning: the server's prefix-cache counters did not confirm the cache hits behind this acceleration.\n"
+                );
+            }
+        }
+        None => match &ranking.incomplete {
+            Some(incomplete) if incomplete.blocks_champion() => {
+                let _ = writeln!(
+                    md,
+                    "**No champion yet**: {} Continue with `vllm-grid resume {}` once the cause is fixed.\n",
+                    incomplete.text, manifest.run_id
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    md,
+                    "**No champion**: no config passed every gate. See the rejected and failed configs below.\n"
+                );
+            }
+        },
+    }
+    if let Some(incomplete) = ranking.incomplete.as_ref().filter(|i| !i.blocks_champion()) {
+        let _ = writeln!(
+            md,
+            "Incomplete run: {} Continue with `vllm-grid resume {}`.\n",
+            incomplete.text, manifest.run_id
+        );
+    }
+
+    let _ = writeln!(md, "## Comparison\n");
+    let _ = writeln!(
+        md,
+        "| rank | config | id | status | KV-cache acceleration (95 % CI) | TTFT miss ms | TTFT hit ms | output tok/s | mean ITL ms | mean E2E ms | VRAM peak MiB | tool calls | errors | stability degr. | cache confirmed |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for c in &ranking.configs {
+        let status = match c.status {
+            ConfigStatus::Valid => "valid",
+            ConfigStatus::Rejected => "rejected",
+            ConfigStatus::Failed => "failed",
+        };
+        let s = &c.secondary;
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.rank
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "–".to_string()),
+            md_cell(&c.name),
+            c.id,
+            status,
+            accel_text(c),
+            opt(s.ttft_miss_ms, 1),
+            opt(s.ttft_hit_ms, 1),
+            opt(s.output_throughput, 1),
+            opt(s.mean_itl_ms, 2),
+            opt(s.mean_e2e_ms, 1),
+            opt(s.vram_peak_mib, 0),
+            opt_pct(s.tool_call_success_rate),
+            opt_pct(s.request_error_rate),
+            opt_pct(s.stability_degradation),
+            match s.cache_confirmed_by_server {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "–",
+            }
+        );
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Recommendations per use case\n");
+    for r in &ranking.recommendations {
+        let _ = writeln!(
+            md,
+            "- **{}**: {} — {}.",
+            r.use_case,
+            r.config
+                .as_ref()
+                .map(|c| format!("`{}`", c.name))
+                .unwrap_or_else(|| "no recommendation".to_string()),
+            r.why
+        );
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Trade-offs\n");
+    if ranking.tradeoffs.is_empty() {
+        let _ = writeln!(md, "- Not enough measured configs to compare.");
+    }
+    for t in &ranking.tradeoffs {
+        let _ = writeln!(md, "- {t}");
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Rejected and failed configs\n");
+    let not_valid: Vec<&RankedConfig> = ranking
+        .configs
+        .iter()
+        .filter(|c| c.status != ConfigStatus::Valid)
+        .collect();
+    if not_valid.is_empty() {
+        let _ = writeln!(md, "None: every config passed every gate.\n");
+    }
+    for c in not_valid {
+        let _ = writeln!(
+            md,
+            "### {} (`{}`) — {}\n",
+            c.name,
+            c.id,
+            if c.status == ConfigStatus::Rejected {
+                "rejected"
+            } else {
+                "failed"
+            }
+        );
+        for reason in &c.reasons {
+            let _ = writeln!(md, "- {reason}");
+        }
+        if !c.log_tail.is_empty() {
+            let _ = writeln!(md, "\nLast lines of the server log:\n\n```text");
+            for line in c.log_tail.iter().rev().take(20).rev() {
+                let _ = writeln!(md, "{}", line.replace("```", "'''"));
+            }
+            let _ = writeln!(md, "```");
+        }
+        let _ = writeln!(md);
+    }
+
+    let g = &ranking.gates;
+    let _ = writeln!(md, "## Gates\n");
+    let _ = writeln!(md, "- the server started;");
+    if g.require_all_benchmarks {
+        let _ = writeln!(md, "- every benchmark completed;");
+    }
+    let _ = writeln!(
+        md,
+        "- request error rate ≤ {:.1} %;\n- stability degradation < {:.1} %;",
+        g.max_request_error_rate * 100.0,
+        g.max_stability_degradation * 100.0
+    );
+    if g.require_tool_calling {
+        let _ = writeln!(
+            md,
+            "- tool-call success ≥ {:.1} %;",
+            g.min_tool_call_success_rate * 100.0
+        );
+    }
+    let _ = writeln!(md, "- KV-cache acceleration measured.\n");
+
+    let _ = writeln!(md, "## Charts\n");
+    let _ = writeln!(
+        md,
+        "![KV-cache acceleration per config]({ACCELERATION_CHART})\n\n![TTFT miss against hit]({TTFT_CHART})"
+    );
+    md
+}
