@@ -99,6 +99,10 @@ pub struct SearchOptions {
     /// `completed` (launch failures, deadlines, servers that died), not only
     /// those that were not measured (`resume --retry-failed`).
     pub retry_failed: bool,
+    /// Values for the profile's `${VAR}` that take precedence over the
+    /// environment (the dry run's generated secrets), passed to every launch
+    /// as [`LaunchSpec::variables`].
+    pub variables: std::collections::BTreeMap<String, grid_core::Secret>,
 }
 
 impl Default for SearchOptions {
@@ -108,6 +112,7 @@ impl Default for SearchOptions {
             replace_foreign: false,
             grace_period: LaunchSpec::DEFAULT_GRACE_PERIOD,
             retry_failed: false,
+            variables: std::collections::BTreeMap::new(),
         }
     }
 }
