@@ -445,8 +445,15 @@ async fn a_kill_between_spawn_and_pid_record_leaves_nothing_the_sweep_misses() {
     assert_eq!(records.len(), 1, "the intent is recorded before the spawn");
     assert_eq!(records[0].pid, None, "{:?}", records[0]);
     let launch_id = records[0].launch_id.clone().expect("a launch id");
-    let running = processes_with_env(grid_container::LAUNCH_ID_VARIABLE, &launch_id);
-    assert_eq!(running.len(), 1, "the server runs: {running:?}");
+    // The spawn has returned, so the server has exec'd; on a loaded machine
+    // give /proc a moment rather than read it once.
+    let mut running = Vec::new();
+    let found = eventually(async || {
+        running = processes_with_env(grid_container::LAUNCH_ID_VARIABLE, &launch_id);
+        running.len() == 1
+    })
+    .await;
+    assert!(found, "the server with launch id {launch_id} runs: {running:?}");
 
     let report = Backend::Process(process_backend(state_dir.clone()))
         .sweep_leftovers(&SweepOptions::default())
