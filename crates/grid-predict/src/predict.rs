@@ -74,6 +74,10 @@ impl KvShape {
     }
 }
 
+fn clamp(bytes: i128) -> i64 {
+    bytes.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 fn cdiv(a: u64, b: u64) -> u64 {
     a.div_ceil(b.max(1))
 }
@@ -237,7 +241,7 @@ fn kv_dtype_bytes(args: &ServeArgs, model: &ModelFacts) -> Option<u64> {
 }
 
 /// One failure verdict.
-fn failure(class: FailureClass, message: String, plan: Option<MemoryPlan>) -> Prediction {
+fn failure(class: FailureClass, message: String, plan: Option<Box<MemoryPlan>>) -> Prediction {
     Prediction {
         verdict: Verdict::PredictedFailure { class, message },
         kv_capacity_tokens: None,
@@ -351,7 +355,7 @@ fn gpu_memory(
             non_torch_bytes: non_torch,
             activation_bytes: activation,
             cuda_graph_bytes: cuda_graphs,
-            kv_cache_bytes: kv,
+            kv_cache_bytes: clamp(kv),
             kv_bytes_per_token: shape.bytes_per_token,
             block_size: shape.block_size,
             num_blocks: 0,
@@ -360,7 +364,10 @@ fn gpu_memory(
             max_num_seqs: batch.max_num_seqs,
             kv_cache_size_given: args.kv_cache_memory_bytes.is_some(),
         };
-        if smallest.as_ref().is_none_or(|s| kv < s.kv_cache_bytes) {
+        if smallest
+            .as_ref()
+            .is_none_or(|s| clamp(kv) < s.kv_cache_bytes)
+        {
             smallest = Some(plan);
         }
     }
@@ -426,7 +433,7 @@ fn cpu_memory(
         non_torch_bytes: if explicit.is_some() { 0 } else { runtime },
         activation_bytes: 0,
         cuda_graph_bytes: 0,
-        kv_cache_bytes: kv,
+        kv_cache_bytes: clamp(kv),
         kv_bytes_per_token: shape.bytes_per_token,
         block_size: shape.block_size,
         num_blocks: 0,
@@ -443,7 +450,7 @@ fn cpu_memory(
 /// block"); the allocation and the logged capacity use all of it.
 fn kv_verdict(mut plan: MemoryPlan, batch: &Batch, shape: &KvShape) -> Prediction {
     let per_block = i128::from(shape.bytes_per_block());
-    let available = plan.kv_cache_bytes;
+    let available = i128::from(plan.kv_cache_bytes);
     let num_blocks = if available > 0 {
         (available / per_block) as u64
     } else {
@@ -458,7 +465,7 @@ fn kv_verdict(mut plan: MemoryPlan, batch: &Batch, shape: &KvShape) -> Predictio
                 message: wording::no_kv_memory(),
             },
             kv_capacity_tokens: Some(num_blocks * shape.block_size),
-            memory: Some(plan),
+            memory: Some(Box::new(plan)),
         };
     }
     let blocks_per_request = cdiv(batch.max_model_len, shape.block_size);
@@ -478,7 +485,7 @@ fn kv_verdict(mut plan: MemoryPlan, batch: &Batch, shape: &KvShape) -> Predictio
                 ),
             },
             kv_capacity_tokens: Some(num_blocks * shape.block_size),
-            memory: Some(plan),
+            memory: Some(Box::new(plan)),
         };
     }
     // Python: int(num_blocks / blocks_per_request * max_model_len).
@@ -487,6 +494,6 @@ fn kv_verdict(mut plan: MemoryPlan, batch: &Batch, shape: &KvShape) -> Predictio
     Prediction {
         verdict: Verdict::Fits,
         kv_capacity_tokens: Some(capacity),
-        memory: Some(plan),
+        memory: Some(Box::new(plan)),
     }
 }

@@ -52,7 +52,8 @@ pub enum Verdict {
 }
 
 /// The predicted memory of one worker (the one with the least KV memory),
-/// in bytes; signed where a shortfall goes below zero.
+/// in bytes; signed where a shortfall goes below zero (i64: serde's
+/// flattened maps carry no i128).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryPlan {
     /// `cuda` or `cpu`.
@@ -65,7 +66,7 @@ pub struct MemoryPlan {
     pub non_torch_bytes: u64,
     pub activation_bytes: u64,
     pub cuda_graph_bytes: u64,
-    pub kv_cache_bytes: i128,
+    pub kv_cache_bytes: i64,
     pub kv_bytes_per_token: u64,
     pub block_size: u64,
     pub num_blocks: u64,
@@ -87,7 +88,7 @@ pub struct Prediction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_capacity_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<MemoryPlan>,
+    pub memory: Option<Box<MemoryPlan>>,
 }
 
 impl Prediction {

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 pub use error::{BindError, ProfileError, ResolveError};
+pub use model::{ModelSource, expand_leniently};
 pub use parsers::{
     DurationError, MAX_DURATION, PortError, ServerPortError, SizeError, WordsError, parse_bytes,
     parse_duration, parse_port, parse_server_port, split_words,
 };
 pub use resolve::{API_KEY_VARIABLE, ResolvedProfile};
-pub use model::ModelSource;
 pub use types::{
     DEFAULT_SERVER_PORT, DeclaredHardware, DeclaredModel, EnvEntry, GpuRequest, Healthcheck,
     PortMapping, PredictHints, ProcessHints, Profile, Ulimit,

@@ -17,7 +17,10 @@ use crate::render::flag_value;
 pub enum ModelSource {
     /// `--model` names a directory: the directory itself (the process
     /// backend), or the host side of the bind mount holding it (docker).
-    Directory { model: String, candidates: Vec<PathBuf> },
+    Directory {
+        model: String,
+        candidates: Vec<PathBuf>,
+    },
     /// `--model` is a hub repo id: Hugging Face cache directories (the
     /// `hub` level, holding `models--ORG--NAME/`).
     Hub {
@@ -73,7 +76,8 @@ impl Profile {
                 list.push(path);
             }
         };
-        let looks_like_path = model.starts_with('/') || model.starts_with('.') || model.starts_with('~');
+        let looks_like_path =
+            model.starts_with('/') || model.starts_with('.') || model.starts_with('~');
         if looks_like_path {
             let path = tilde(&model);
             if let Some(host) = to_host(&path) {
@@ -109,7 +113,10 @@ impl Profile {
             push(dir.clone(), &mut candidates);
         }
         if let Some(home) = &home {
-            push(Path::new(home).join(".cache/huggingface/hub"), &mut candidates);
+            push(
+                Path::new(home).join(".cache/huggingface/hub"),
+                &mut candidates,
+            );
         }
         Some(ModelSource::Hub {
             repo_id: model,
@@ -134,4 +141,14 @@ impl Profile {
         };
         Some((source, PathBuf::from(target)))
     }
+}
+
+/// `words` with every reference expanded from `lookup`; one without a
+/// value expands to nothing (for reading flags before a launch, when a
+/// secret need not be set). Never use the result to start a server.
+pub fn expand_leniently(words: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| Expander::new(lookup).expand(w))
+        .collect()
 }

@@ -35,12 +35,18 @@ fn declared_hardware_model_and_overheads_are_read_with_units() {
     assert_eq!(model.config["num_key_value_heads"], 8);
     assert_eq!(predict.overheads.non_torch_bytes, Some(1 << 29));
     let activation = predict.overheads.activation.expect("an activation line");
-    assert_eq!((activation.fixed_bytes, activation.per_batched_token_bytes), (1 << 29, 65536));
+    assert_eq!(
+        (activation.fixed_bytes, activation.per_batched_token_bytes),
+        (1 << 29, 65536)
+    );
     assert_eq!(predict.overheads.cuda_graph_bytes, Some(0));
 
-    let cpu = parse_profile(&profile_with("  predict:\n    hardware: {device: cpu}\n", ""), "p.yml")
-        .expect("parses")
-        .profile;
+    let cpu = parse_profile(
+        &profile_with("  predict:\n    hardware: {device: cpu}\n", ""),
+        "p.yml",
+    )
+    .expect("parses")
+    .profile;
     assert_eq!(
         cpu.predict.hardware,
         Some(DeclaredHardware::Cpu {
@@ -49,8 +55,11 @@ fn declared_hardware_model_and_overheads_are_read_with_units() {
         })
     );
     // No declaration: nothing declared, nothing warned.
-    let plain = parse_profile(&profile_with("  process: {entrypoint: [vllm, serve]}\n", ""), "p.yml")
-        .expect("parses");
+    let plain = parse_profile(
+        &profile_with("  process: {entrypoint: [vllm, serve]}\n", ""),
+        "p.yml",
+    )
+    .expect("parses");
     assert!(plain.warnings.is_empty());
     assert_eq!(plain.profile.predict, Default::default());
 }
@@ -58,13 +67,34 @@ fn declared_hardware_model_and_overheads_are_read_with_units() {
 #[test]
 fn bad_declarations_are_refused_naming_the_key() {
     for (extension, key) in [
-        ("  predict:\n    hardware: {gpus: 2}\n", "x-vllm-grid.predict.hardware"),
-        ("  predict:\n    hardware: {gpus: 0, gpu_memory: 24g}\n", "x-vllm-grid.predict.hardware.gpus"),
-        ("  predict:\n    hardware: {gpu_memory: lots}\n", "x-vllm-grid.predict.hardware.gpu_memory"),
-        ("  predict:\n    hardware: {gpu_memory: 8g, gpu_memory_used: 9g}\n", "x-vllm-grid.predict.hardware.gpu_memory_used"),
-        ("  predict:\n    hardware: {device: tpu}\n", "x-vllm-grid.predict.hardware.device"),
-        ("  predict:\n    model: {weights: 1g}\n", "x-vllm-grid.predict.model"),
-        ("  predict:\n    model: {weights: 1g, config: {hidden_size: 8}}\n", "x-vllm-grid.predict.model.config"),
+        (
+            "  predict:\n    hardware: {gpus: 2}\n",
+            "x-vllm-grid.predict.hardware",
+        ),
+        (
+            "  predict:\n    hardware: {gpus: 0, gpu_memory: 24g}\n",
+            "x-vllm-grid.predict.hardware.gpus",
+        ),
+        (
+            "  predict:\n    hardware: {gpu_memory: lots}\n",
+            "x-vllm-grid.predict.hardware.gpu_memory",
+        ),
+        (
+            "  predict:\n    hardware: {gpu_memory: 8g, gpu_memory_used: 9g}\n",
+            "x-vllm-grid.predict.hardware.gpu_memory_used",
+        ),
+        (
+            "  predict:\n    hardware: {device: tpu}\n",
+            "x-vllm-grid.predict.hardware.device",
+        ),
+        (
+            "  predict:\n    model: {weights: 1g}\n",
+            "x-vllm-grid.predict.model",
+        ),
+        (
+            "  predict:\n    model: {weights: 1g, config: {hidden_size: 8}}\n",
+            "x-vllm-grid.predict.model.config",
+        ),
         ("  predict: [1]\n", "x-vllm-grid.predict"),
     ] {
         let err = parse_profile(&profile_with(extension, ""), "p.yml").expect_err(extension);
@@ -75,8 +105,16 @@ fn bad_declarations_are_refused_naming_the_key() {
             other => panic!("{extension}: {other:?}"),
         }
     }
-    let loaded = parse_profile(&profile_with("  predict:\n    gpu: {}\n", ""), "p.yml").expect("parses");
-    assert!(loaded.warnings.iter().any(|w| w.contains("x-vllm-grid.predict.gpu")), "{:?}", loaded.warnings);
+    let loaded =
+        parse_profile(&profile_with("  predict:\n    gpu: {}\n", ""), "p.yml").expect("parses");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("x-vllm-grid.predict.gpu")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
@@ -109,18 +147,27 @@ fn a_model_directory_is_the_path_itself_or_its_mount() {
         profile.model_source(&profile.command, &none),
         Some(ModelSource::Directory {
             model: "/models/tiny".into(),
-            candidates: vec![PathBuf::from("/srv/weights/tiny"), PathBuf::from("/models/tiny")],
+            candidates: vec![
+                PathBuf::from("/srv/weights/tiny"),
+                PathBuf::from("/models/tiny")
+            ],
         })
     );
-    let positional = parse_profile("services:\n  s:\n    image: img\n    command: [\"/m\", \"--port\", \"8000\"]\n", "p.yml")
-        .expect("parses")
-        .profile;
+    let positional = parse_profile(
+        "services:\n  s:\n    image: img\n    command: [\"/m\", \"--port\", \"8000\"]\n",
+        "p.yml",
+    )
+    .expect("parses")
+    .profile;
     assert!(matches!(
         positional.model_source(&positional.command, &none),
         Some(ModelSource::Directory { model, .. }) if model == "/m"
     ));
-    let nameless = parse_profile("services:\n  s:\n    image: img\n    command: [\"--port\", \"8000\"]\n", "p.yml")
-        .expect("parses")
-        .profile;
+    let nameless = parse_profile(
+        "services:\n  s:\n    image: img\n    command: [\"--port\", \"8000\"]\n",
+        "p.yml",
+    )
+    .expect("parses")
+    .profile;
     assert_eq!(nameless.model_source(&nameless.command, &none), None);
 }

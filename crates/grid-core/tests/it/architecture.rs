@@ -200,7 +200,14 @@ fn grid_predict_is_pure() {
         "grid-predict's dependencies; a new one must keep it free of IO and async"
     );
     for (path, text) in sources("grid-predict") {
-        for word in ["async fn", "std::fs", "std::net", "std::process", "std::env", "tokio"] {
+        for word in [
+            "async fn",
+            "std::fs",
+            "std::net",
+            "std::process",
+            "std::env",
+            "tokio",
+        ] {
             assert!(!text.contains(word), "{} uses {word}", path.display());
         }
     }

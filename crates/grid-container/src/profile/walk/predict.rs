@@ -80,14 +80,16 @@ impl Parser<'_> {
                         .ok_or_else(|| self.invalid(&at, "must be `gpu` or `cpu`"))?;
                 }
                 "gpus" => {
-                    count = Some(
-                        value
-                            .as_u64()
-                            .filter(|n| (1..=64).contains(n))
-                            .ok_or_else(|| self.invalid(&at, "must be a number of GPUs from 1 to 64"))?,
-                    );
+                    count = Some(value.as_u64().filter(|n| (1..=64).contains(n)).ok_or_else(
+                        || self.invalid(&at, "must be a number of GPUs from 1 to 64"),
+                    )?);
                 }
-                "gpu_name" => name = Some(scalar_string(value).ok_or_else(|| self.invalid(&at, "must be a string"))?),
+                "gpu_name" => {
+                    name = Some(
+                        scalar_string(value)
+                            .ok_or_else(|| self.invalid(&at, "must be a string"))?,
+                    )
+                }
                 "gpu_memory" => total = Some(self.size(&at, value)?),
                 "gpu_memory_used" => used = self.size(&at, value)?,
                 "memory_total" => memory_total = Some(self.size(&at, value)?),
@@ -102,17 +104,26 @@ impl Parser<'_> {
             });
         }
         let total = total.ok_or_else(|| {
-            self.invalid(path, "declares GPUs without `gpu_memory` (each GPU's total, e.g. 24g)")
+            self.invalid(
+                path,
+                "declares GPUs without `gpu_memory` (each GPU's total, e.g. 24g)",
+            )
         })?;
         if used > total {
-            return Err(self.invalid(&format!("{path}.gpu_memory_used"), "is more than `gpu_memory`"));
+            return Err(self.invalid(
+                &format!("{path}.gpu_memory_used"),
+                "is more than `gpu_memory`",
+            ));
         }
         let gpu = grid_predict::Gpu {
             name,
             total_bytes: total,
             used_bytes: used,
         };
-        Ok(DeclaredHardware::Gpus(vec![gpu; count.unwrap_or(1) as usize]))
+        Ok(DeclaredHardware::Gpus(vec![
+            gpu;
+            count.unwrap_or(1) as usize
+        ]))
     }
 
     fn declared_model(&mut self, path: &str, value: &Value) -> Result<DeclaredModel, ProfileError> {
@@ -125,8 +136,9 @@ impl Parser<'_> {
             match key.as_str() {
                 "config" => {
                     self.mapping(&at, value)?;
-                    let json = serde_json::to_value(value)
-                        .map_err(|e| self.invalid(&at, format!("cannot be read as config.json keys: {e}")))?;
+                    let json = serde_json::to_value(value).map_err(|e| {
+                        self.invalid(&at, format!("cannot be read as config.json keys: {e}"))
+                    })?;
                     // Check it the way the prediction will read it; a model
                     // the prediction does not cover is no profile error (its
                     // prediction is `unknown`), a missing key is.
