@@ -1,21 +1,28 @@
 //! `vllm-grid`: find the best vLLM serving configuration for a model on this
 //! box, unattended, and check later that it still holds.
 //!
-//! Exit codes (also in the crate README):
+//! Exit codes (also in `--help` and the READMEs):
 //! 0 success (champion found / champion holds / command done),
 //! 1 unexpected internal error, 2 bad input (CLI, config, profile, missing
-//! secret at preflight), 3 search finished but no config was valid,
+//! secret at preflight, a damaged run file), 3 no valid result (the search
+//! found no valid config; `bench`: a benchmark did not complete),
 //! 4 reproduce: champion not confirmed, 5 environment unavailable (Docker
-//! daemon unreachable, run locked by a live process, image missing),
-//! 130 interrupted by a signal (the run is left resumable).
+//! daemon unreachable, run locked by a live process, image missing, disk
+//! full, `bench`'s endpoint not answering), 130 interrupted by a signal
+//! (the run is left resumable).
 
-mod app;
 mod cli;
+mod commands;
+mod drive;
+mod dry_run;
 mod error;
+mod load;
+mod out;
 mod signals;
 mod ui;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -32,17 +39,31 @@ fn main() -> ExitCode {
             let code = if err.use_stderr() {
                 error::EXIT_BAD_INPUT
             } else {
-                0
+                error::EXIT_OK
             };
+            // `--help | head -1` is a normal end, not a failure.
             let _ = err.print();
             return ExitCode::from(code);
         }
     };
-    match app::main(cli) {
+    match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             ui::print_error_chain(&err);
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+fn run(cli: cli::Cli) -> Result<u8, error::AppError> {
+    ui::init_tracing(cli.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| error::AppError::Runtime { source })?;
+    let code = runtime.block_on(commands::run(cli));
+    // Do not wait for stray blocking tasks (a hung log reader) at exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
 }

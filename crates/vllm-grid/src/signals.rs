@@ -7,18 +7,20 @@
 //! drops the search future, whose guards kill and remove the server
 //! immediately.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use grid_sys::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+
+use crate::out::errln;
 
 #[derive(Clone)]
 pub struct Signals {
     pub soft: CancellationToken,
     pub hard: CancellationToken,
-    received: Arc<AtomicI32>,
+    received: Arc<OnceLock<Signal>>,
 }
 
 impl Signals {
@@ -26,7 +28,7 @@ impl Signals {
     pub fn install(grace: Duration) -> std::io::Result<Signals> {
         let soft = CancellationToken::new();
         let hard = CancellationToken::new();
-        let received = Arc::new(AtomicI32::new(0));
+        let received = Arc::new(OnceLock::new());
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut hangup = signal(SignalKind::hangup())?;
@@ -38,21 +40,20 @@ impl Signals {
         tokio::spawn(async move {
             let mut count = 0;
             loop {
-                let (name, number) = tokio::select! {
-                    _ = interrupt.recv() => ("SIGINT", libc::SIGINT),
-                    _ = terminate.recv() => ("SIGTERM", libc::SIGTERM),
-                    _ = hangup.recv() => ("SIGHUP", libc::SIGHUP),
+                let (name, which) = tokio::select! {
+                    _ = interrupt.recv() => ("SIGINT", Signal::Interrupt),
+                    _ = terminate.recv() => ("SIGTERM", Signal::Terminate),
+                    _ = hangup.recv() => ("SIGHUP", Signal::Hangup),
                 };
                 count += 1;
-                received
-                    .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
-                    .ok();
+                // Only the first one counts; later ones find it set.
+                let _ = received.set(which);
                 if count == 1 {
                     tracing::warn!(
                         signal = name,
                         "stopping: tearing down the current server; the run stays resumable (signal again to kill at once)"
                     );
-                    eprintln!(
+                    errln!(
                         "vllm-grid: {name} received; stopping and tearing down (signal again to kill at once)"
                     );
                     soft.cancel();
@@ -68,7 +69,7 @@ impl Signals {
                     });
                 } else {
                     tracing::warn!(signal = name, "second signal: killing and removing at once");
-                    eprintln!(
+                    errln!(
                         "vllm-grid: {name} received again; killing and removing the server at once"
                     );
                     hard.cancel();
@@ -80,10 +81,7 @@ impl Signals {
     }
 
     /// The first signal received, if any.
-    pub fn received(&self) -> Option<i32> {
-        match self.received.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(n),
-        }
+    pub fn received(&self) -> Option<Signal> {
+        self.received.get().copied()
     }
 }

@@ -16,6 +16,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::out::errln;
+
 /// The run log, once a run directory is known.
 static RUN_LOG: OnceLock<Arc<Mutex<Option<File>>>> = OnceLock::new();
 /// The bars, when drawn, so log lines print above them.
@@ -78,9 +80,9 @@ impl Write for ConsoleWriter {
         let text = String::from_utf8_lossy(buf);
         match BARS.get() {
             Some(bars) if fancy() => {
-                bars.suspend(|| eprint!("{text}"));
+                bars.suspend(|| crate::out::write_err(format_args!("{text}")));
             }
-            _ => eprint!("{text}"),
+            _ => crate::out::write_err(format_args!("{text}")),
         }
         Ok(buf.len())
     }
@@ -157,7 +159,7 @@ pub fn print_error_chain(err: &dyn std::error::Error) {
         chain.push_str(&format!("\n  caused by: {cause}"));
         source = cause.source();
     }
-    eprintln!("{chain}");
+    errln!("{chain}");
     tracing::error!(target: "run_log_only", "{chain}");
 }
 
@@ -253,16 +255,16 @@ impl UiProgress {
 
     fn line(&self, text: &str) {
         if !self.fancy {
-            eprintln!("vllm-grid: {text}");
+            errln!("vllm-grid: {text}");
         }
     }
 
     /// A line that stays: above the bars on a terminal, prefixed otherwise.
     fn lasting_line(&self, text: &str) {
         if self.fancy {
-            bars().suspend(|| eprintln!("{text}"));
+            bars().suspend(|| errln!("{text}"));
         } else {
-            eprintln!("vllm-grid: {text}");
+            errln!("vllm-grid: {text}");
         }
     }
 

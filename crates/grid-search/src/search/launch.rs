@@ -67,6 +67,7 @@ pub(crate) async fn launch_with_retry(
         spec.ready_timeout = limits.health_timeout;
         spec.grace_period = ctx.options.grace_period;
         spec.replace_foreign = ctx.options.replace_foreign;
+        spec.variables = ctx.options.variables.clone();
         let launch_started = Instant::now();
         let launched = ctx.backend.launch(&ctx.setup.profile, &spec, token).await;
         log.timing.server_start_s += launch_started.elapsed().as_secs_f64();

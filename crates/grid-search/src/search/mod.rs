@@ -103,6 +103,10 @@ pub struct SearchOptions {
     /// `completed` (launch failures, deadlines, servers that died), not only
     /// those that were not measured (`resume --retry-failed`).
     pub retry_failed: bool,
+    /// Values for the profile's `${VAR}` that take precedence over the
+    /// environment (the dry run's generated secrets), passed to every launch
+    /// as [`LaunchSpec::variables`].
+    pub variables: std::collections::BTreeMap<String, grid_core::Secret>,
     /// Start the configs the memory prediction says vLLM refuses, and
     /// record whether the prediction held (`--verify-predictions`); by
     /// default they are recorded as `predicted_infeasible`, not started.
@@ -116,6 +120,7 @@ impl Default for SearchOptions {
             replace_foreign: false,
             grace_period: LaunchSpec::DEFAULT_GRACE_PERIOD,
             retry_failed: false,
+            variables: std::collections::BTreeMap::new(),
             verify_predictions: false,
         }
     }

@@ -32,9 +32,6 @@ use super::SearchOptions;
 /// The predictions of this invocation, by config.
 pub(crate) type Predictions = BTreeMap<ConfigId, Prediction>;
 
-fn environment(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
 
 /// Predicts the configs still to run and records the predicted failures
 /// (unless verifying); returns every prediction made.
@@ -44,6 +41,14 @@ pub(crate) async fn skip_predicted(
 ) -> Result<Predictions, SearchError> {
     let setup = ctx.setup;
     let verify = ctx.options.verify_predictions;
+    // The launches' lookup: the run's own values, then the environment.
+    let variables = &ctx.options.variables;
+    let environment = |name: &str| {
+        variables
+            .get(name)
+            .map(|v| v.expose().to_string())
+            .or_else(|| std::env::var(name).ok())
+    };
     if verify {
         for config in &setup.plan.configs {
             if kept

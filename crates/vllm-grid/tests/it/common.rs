@@ -106,6 +106,20 @@ impl Workspace {
         path
     }
 
+    /// `plan.json` with a single grid point that fails fast (0.95 fails the
+    /// free-memory check) and no named configs, and `sim.yml`: a search of
+    /// them records one rejected config and exits 3 within a second.
+    pub fn write_fail_fast_inputs(&self) {
+        self.write_plan(
+            "plan.json",
+            Some(r#"{"gpu_memory_utilization": [0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true]}"#),
+        );
+        self.edit_plan("plan.json", |plan| {
+            plan["named_configs"] = serde_json::json!([])
+        });
+        self.write_profile("sim.yml", 0.005, 20.0, 2.0);
+    }
+
     /// A process-backend profile on the built-in simulator: an ephemeral
     /// port, `--sim-time-scale` `scale`, model load `load_s` simulated
     /// seconds, and `gpu_used_gib` GiB held by "other processes" (2 makes
@@ -175,7 +189,13 @@ x-vllm-grid:
 
     /// The binary with this workspace's directories and the test key.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        self.command_with(BIN, args)
+    }
+
+    /// `program args...` with this workspace's directories and the test
+    /// key (a wrapper that ends by exec'ing the binary, say).
+    pub fn command_with(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(self.path())

@@ -4,9 +4,15 @@
 
 mod common;
 
+mod bench;
 mod cli;
 mod deadlines;
 mod docker;
+mod dry_run;
+mod inputs;
 mod kill;
+mod kill_loop;
+mod pipes;
+mod resume;
 mod search;
 mod signals;

@@ -172,8 +172,12 @@ fn process_backend_search_report_archive_and_reproduce() {
     assert_eq!(repro["configs"].as_array().unwrap().len(), 12);
     assert!(stdout(&out).contains("Champion holds"), "{}", stdout(&out));
 
-    // Reproduce against a deliberately changed setup: other processes now
-    // hold 3 GiB, so 0.90 fails its free-memory check too.
+    // Reproduce against a deliberately changed setup whose outcome the
+    // simulator's memory model fixes: other processes now hold 3 GiB of
+    // each 24 GiB GPU, so 21 GiB are free and every 0.90 config (21.6 GiB)
+    // fails its free-memory check while 0.85 (20.4 GiB) still starts. The
+    // archived champion, optimized_balanced at 0.90 (pinned above), cannot
+    // start, so the reproduction must say "not confirmed": exit 4.
     ws.write_profile("changed.yml", 0.005, 20.0, 3.0);
     let out = ws.run(&[
         "reproduce",
@@ -184,10 +188,17 @@ fn process_backend_search_report_archive_and_reproduce() {
         "changed",
     ]);
     let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}\n{}", stderr(&out));
+    assert!(text.contains("NOT confirmed"), "{text}");
     let repro: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.run_dir("changed").join("reproduction.json")).unwrap(),
     )
     .unwrap();
+    assert_eq!(repro["champion_holds"], false, "{repro:#}");
+    assert_eq!(
+        repro["archived_champion"], "optimized_balanced",
+        "{repro:#}"
+    );
     assert!(
         repro["setup_changes"]
             .as_array()
@@ -196,22 +207,37 @@ fn process_backend_search_report_archive_and_reproduce() {
             .any(|c| c.as_str().unwrap().starts_with("profile changed")),
         "{repro:#}"
     );
-    let changed_statuses = repro["configs"]
+    // Exactly the configs that were valid at 0.90 changed status, and
+    // none of them can be the new champion.
+    let changed: std::collections::BTreeSet<String> = repro["configs"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["verdict"] == "status_changed")
-        .count();
-    assert!(changed_statuses >= 1, "{repro:#}");
-    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{text}");
-    let champion_was_090 = repro["archived_champion"]
-        .as_str()
-        .is_some_and(|c| c.contains("0.90") || c == "optimized_balanced");
-    if champion_was_090 {
-        assert_eq!(out.status.code(), Some(4), "{text}");
-        assert_eq!(repro["champion_holds"], false);
-        assert!(text.contains("NOT confirmed"), "{text}");
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    let valid_at_090: std::collections::BTreeSet<String> = ws.report("e2e")["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "valid")
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .filter(|n| n.starts_with("gmu0.90") || n == "optimized_balanced")
+        .collect();
+    assert!(valid_at_090.contains("optimized_balanced"));
+    assert_eq!(changed, valid_at_090, "{repro:#}");
+    for c in ws.report("changed")["configs"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        if valid_at_090.contains(name) {
+            assert_eq!(c["status"], "rejected", "{name}: {c:#}");
+            assert_eq!(
+                c["failure_class"], "free_memory_below_utilization",
+                "{name}: {c:#}"
+            );
+        }
     }
+    let new_champion = repro["new_champion"].as_str().unwrap_or_default();
+    assert!(!valid_at_090.contains(new_champion), "{repro:#}");
     assert_nothing_running(&ws);
 
     // The API key was in the environment of every run: it is in no file.
