@@ -32,7 +32,6 @@ use super::SearchOptions;
 /// The predictions of this invocation, by config.
 pub(crate) type Predictions = BTreeMap<ConfigId, Prediction>;
 
-
 /// Predicts the configs still to run and records the predicted failures
 /// (unless verifying); returns every prediction made.
 pub(crate) async fn skip_predicted(
