@@ -241,7 +241,10 @@ pub fn render_markdown(
         let _ = writeln!(md);
     }
 
-    super::prediction::markdown_section(&mut md, super::prediction_summary(results).as_ref());
+    super::prediction::markdown_section(
+        &mut md,
+        super::prediction_summary(&manifest.plan, results).as_ref(),
+    );
 
     let g = &ranking.gates;
     let _ = writeln!(md, "## Gates\n");

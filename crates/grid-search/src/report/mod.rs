@@ -98,7 +98,7 @@ pub fn write_report(store: &RunStore) -> Result<ReportFiles, SearchError> {
     let results = store.read_results()?;
     let ranking = rank(&manifest.plan, &results);
     let mut report = report_json(&manifest, &ranking);
-    report.predictions = prediction_summary(&results);
+    report.predictions = prediction_summary(&manifest.plan, &results);
     let markdown = render_markdown(&manifest, &results, &ranking);
     let md_path = store.dir.join("report.md");
     let json_path = store.dir.join("report.json");

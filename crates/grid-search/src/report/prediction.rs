@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use grid_plan::ConfigId;
+use grid_plan::{ConfigId, Plan};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{ConfigResult, RunOutcome};
@@ -40,8 +40,12 @@ pub struct PredictionSummary {
     pub configs: Vec<ReportPrediction>,
 }
 
-/// The summary of the results' predictions; `None` when no result has one.
-pub fn prediction_summary(results: &BTreeMap<ConfigId, ConfigResult>) -> Option<PredictionSummary> {
+/// The summary of the results' predictions, in plan order; `None` when no
+/// result has one.
+pub fn prediction_summary(
+    plan: &Plan,
+    results: &BTreeMap<ConfigId, ConfigResult>,
+) -> Option<PredictionSummary> {
     let mut summary = PredictionSummary {
         fits: 0,
         predicted_failure: 0,
@@ -51,7 +55,7 @@ pub fn prediction_summary(results: &BTreeMap<ConfigId, ConfigResult>) -> Option<
         held: 0,
         configs: Vec::new(),
     };
-    for result in results.values() {
+    for result in plan.configs.iter().filter_map(|c| results.get(&c.id)) {
         let Some(record) = &result.prediction else {
             continue;
         };
@@ -115,10 +119,12 @@ pub fn markdown_section(md: &mut String, summary: Option<&PredictionSummary>) {
             (Some(class), false) => class.clone(),
             (None, _) => c.verdict.clone(),
         };
-        let tokens = c
-            .kv_capacity_tokens
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "-".into());
+        // What a KV cache too small would hold, in parentheses.
+        let tokens = match (c.kv_capacity_tokens, &c.class) {
+            (Some(t), None) => t.to_string(),
+            (Some(t), Some(_)) => format!("({t})"),
+            (None, _) => "-".to_string(),
+        };
         let held = match c.held {
             Some(true) => "yes",
             Some(false) => "**no**",
