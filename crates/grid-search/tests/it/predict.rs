@@ -331,3 +331,107 @@ async fn predicted_failures_are_not_started_and_verifying_starts_them() {
     assert!(report.contains("12/12 predictions held"), "{report}");
     sim.assert_nothing_running();
 }
+
+/// The inputs as a real box gives them: nvidia-smi's memory (a stand-in
+/// script printing recorded-shape CSV), narrowed by CUDA_VISIBLE_DEVICES;
+/// the model's config.json and weights in a hub cache snapshot, found
+/// through the profile's bind mount of the cache.
+#[tokio::test]
+async fn inputs_come_from_nvidia_smi_and_the_mounted_hub_cache() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let smi = dir.path().join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\nprintf '0, NVIDIA H100 80GB HBM3, 81559, 1200\\n1, NVIDIA H100 80GB HBM3, 81559, 40000\\n2, NVIDIA H100 80GB HBM3, 81559, 3\\n'\n",
+    )
+    .expect("the script");
+    std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).expect("executable");
+    // ~/.cache/huggingface/hub/models--Qwen--Qwen3-8B/{refs/main, snapshots/<rev>/, blobs/}
+    let hub = dir.path().join("hf/hub/models--Qwen--Qwen3-8B");
+    let snapshot = hub.join("snapshots/abc123");
+    std::fs::create_dir_all(&snapshot).expect("snapshot dir");
+    std::fs::create_dir_all(hub.join("refs")).expect("refs");
+    std::fs::create_dir_all(hub.join("blobs")).expect("blobs");
+    std::fs::write(hub.join("refs/main"), "abc123\n").expect("refs/main");
+    std::fs::write(
+        snapshot.join("config.json"),
+        r#"{"architectures": ["Qwen3ForCausalLM"], "num_hidden_layers": 36, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "head_dim": 128, "hidden_size": 4096, "intermediate_size": 12288,
+            "vocab_size": 151936, "max_position_embeddings": 40960, "torch_dtype": "bfloat16"}"#,
+    )
+    .expect("config.json");
+    for (name, size) in [("a", 3000), ("b", 2000)] {
+        let blob = hub.join("blobs").join(name);
+        std::fs::write(&blob, vec![0u8; size]).expect("a blob");
+        symlink(&blob, snapshot.join(format!("model-{name}.safetensors"))).expect("a link");
+    }
+    let text = format!(
+        "services:\n  s:\n    image: vllm/vllm-openai:latest\n    command: [--model, Qwen/Qwen3-8B, --max-model-len, \"8192\"]\n    \
+         environment:\n      CUDA_VISIBLE_DEVICES: \"2,1\"\n    volumes:\n      - {}:/root/.cache/huggingface\n",
+        dir.path().join("hf").display()
+    );
+    let profile = parse_profile(&text, "p.yml").expect("parses").profile;
+    let inputs = gather(&profile, &no_variables, smi.to_str().expect("a path")).await;
+    assert!(inputs.missing.is_empty(), "{:?}", inputs.missing);
+    let Some(grid_predict::Hardware::Gpus(gpus)) = &inputs.hardware else {
+        panic!("{:?}", inputs.hardware);
+    };
+    // GPU 2 then GPU 1, as CUDA_VISIBLE_DEVICES orders them; MiB to bytes.
+    assert_eq!(gpus.len(), 2);
+    assert_eq!(gpus[0].used_bytes, 3 << 20);
+    assert_eq!(gpus[1].used_bytes, 40000 << 20);
+    assert_eq!(gpus[0].total_bytes, 81559 << 20);
+    assert_eq!(gpus[0].name.as_deref(), Some("NVIDIA H100 80GB HBM3"));
+    let model = inputs.model.as_ref().expect("the model");
+    assert_eq!(model.weights_bytes, 5000, "the weights through their links");
+    assert_eq!(model.num_hidden_layers, 36);
+    // One worker on GPU 2 (the first visible): it fits.
+    let plan = grid_plan::parse_plan(
+        r#"{"format_version": 1, "profile": "p.yml", "axes": {}, "named_configs": [{"name": "a", "settings": {}}]}"#,
+    )
+    .expect("a plan");
+    let prediction = predict_config(&inputs, &profile, &plan.configs[0], &no_variables);
+    assert_eq!(prediction.verdict_name(), "fits", "{prediction:?}");
+    // With TP 2 the second worker, GPU 1, has 40000 MiB used: 0.92 of 80 GiB is not free.
+    let tp2 = grid_plan::parse_plan(
+        r#"{"format_version": 1, "profile": "p.yml", "axes": {},
+            "named_configs": [{"name": "b", "settings": {"extra_args": {"tensor-parallel-size": "2"}}}]}"#,
+    )
+    .expect("a plan");
+    let prediction = predict_config(&inputs, &profile, &tp2.configs[0], &no_variables);
+    assert_eq!(
+        prediction.failure_class(),
+        Some(FailureClass::FreeMemoryBelowUtilization),
+        "{prediction:?}"
+    );
+    let grid_predict::Verdict::PredictedFailure { message, .. } = &prediction.verdict else {
+        unreachable!()
+    };
+    assert!(message.contains("cuda:1"), "{message}");
+
+    // A failing nvidia-smi and no model: unknown, each with its reason.
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n",
+    )
+    .expect("the script");
+    let bare = parse_profile(
+        "services:\n  s:\n    image: i\n    command: [--model, /nowhere/m]\n",
+        "p.yml",
+    )
+    .expect("parses")
+    .profile;
+    let inputs = gather(&bare, &no_variables, smi.to_str().expect("a path")).await;
+    assert_eq!(inputs.missing.len(), 2, "{:?}", inputs.missing);
+    assert!(
+        inputs.missing[0].contains("NVIDIA-SMI has failed"),
+        "{:?}",
+        inputs.missing
+    );
+    assert!(
+        inputs.missing[1].contains("/nowhere/m"),
+        "{:?}",
+        inputs.missing
+    );
+}
