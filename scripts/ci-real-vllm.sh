@@ -69,18 +69,24 @@ summary() {
     printf '[ci-real-vllm]   %-9s %4d s (%s)\n' total $((SECONDS - tier_started)) "$([ "$status" -eq 0 ] && echo passed || echo FAILED)" >&2
 }
 
-contract_server_pid=""
-stop_contract_server() {
-    if [ -n "$contract_server_pid" ] && kill -0 "$contract_server_pid" 2>/dev/null; then
-        log "stopping the contract server (process group $contract_server_pid)"
-        kill -TERM -- "-$contract_server_pid" 2>/dev/null || true
+# Stops a server's process group: SIGTERM, up to 30 s, then SIGKILL.
+stop_group() {
+    local pid=$1 what=$2
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        log "stopping the $what (process group $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || true
         local waited=0
-        while kill -0 "$contract_server_pid" 2>/dev/null && [ $waited -lt 30 ]; do
+        while kill -0 "$pid" 2>/dev/null && [ $waited -lt 30 ]; do
             sleep 1
             waited=$((waited + 1))
         done
-        kill -KILL -- "-$contract_server_pid" 2>/dev/null || true
+        kill -KILL -- "-$pid" 2>/dev/null || true
     fi
+}
+
+contract_server_pid=""
+stop_contract_server() {
+    stop_group "$contract_server_pid" "contract server"
     contract_server_pid=""
 }
 
@@ -89,15 +95,7 @@ stop_contract_server() {
 # most of this machine's RAM), predicted right before its server starts.
 predict_server_pid=""
 stop_predict_server() {
-    if [ -n "$predict_server_pid" ] && kill -0 "$predict_server_pid" 2>/dev/null; then
-        kill -TERM -- "-$predict_server_pid" 2>/dev/null || true
-        local waited=0
-        while kill -0 "$predict_server_pid" 2>/dev/null && [ $waited -lt 30 ]; do
-            sleep 1
-            waited=$((waited + 1))
-        done
-        kill -KILL -- "-$predict_server_pid" 2>/dev/null || true
-    fi
+    stop_group "$predict_server_pid" "prediction's server"
     predict_server_pid=""
 }
 trap 'status=$?; stop_contract_server; stop_predict_server; summary $status' EXIT

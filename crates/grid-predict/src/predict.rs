@@ -347,7 +347,6 @@ fn gpu_memory(
             }
         };
         let plan = MemoryPlan {
-            device: "cuda".to_string(),
             total_bytes: gpu.total_bytes,
             free_bytes: free,
             requested_bytes: requested(gpu),
@@ -356,13 +355,8 @@ fn gpu_memory(
             activation_bytes: activation,
             cuda_graph_bytes: cuda_graphs,
             kv_cache_bytes: clamp(kv),
-            kv_bytes_per_token: shape.bytes_per_token,
-            block_size: shape.block_size,
-            num_blocks: 0,
-            max_model_len: batch.max_model_len,
-            max_num_batched_tokens: batch.max_num_batched_tokens,
-            max_num_seqs: batch.max_num_seqs,
             kv_cache_size_given: args.kv_cache_memory_bytes.is_some(),
+            ..blank_plan("cuda", batch, shape)
         };
         if smallest
             .as_ref()
@@ -425,23 +419,37 @@ fn cpu_memory(
         }
     };
     Ok(MemoryPlan {
-        device: "cpu".to_string(),
         total_bytes: total,
         free_bytes: available,
         requested_bytes: requested,
         weights_bytes: model.weights_bytes,
         non_torch_bytes: if explicit.is_some() { 0 } else { runtime },
+        kv_cache_bytes: clamp(kv),
+        kv_cache_size_given: explicit.is_some(),
+        ..blank_plan("cpu", batch, shape)
+    })
+}
+
+/// A plan with the batch and the KV shape filled in, the memory at zero.
+fn blank_plan(device: &str, batch: &Batch, shape: &KvShape) -> MemoryPlan {
+    MemoryPlan {
+        device: device.to_string(),
+        total_bytes: 0,
+        free_bytes: 0,
+        requested_bytes: 0,
+        weights_bytes: 0,
+        non_torch_bytes: 0,
         activation_bytes: 0,
         cuda_graph_bytes: 0,
-        kv_cache_bytes: clamp(kv),
+        kv_cache_bytes: 0,
         kv_bytes_per_token: shape.bytes_per_token,
         block_size: shape.block_size,
         num_blocks: 0,
         max_model_len: batch.max_model_len,
         max_num_batched_tokens: batch.max_num_batched_tokens,
         max_num_seqs: batch.max_num_seqs,
-        kv_cache_size_given: explicit.is_some(),
-    })
+        kv_cache_size_given: false,
+    }
 }
 
 /// `_check_enough_kv_cache_memory`, then the block count and the capacity.
