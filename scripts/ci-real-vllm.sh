@@ -15,7 +15,14 @@
 #                prefix-caching configs accelerated and confirmed by the
 #                server's counters, the failing config diagnosed with the
 #                expected class, real metric names read.
-#   5. contract  one real server with the profile's flags, then
+#   5. predict   scripts/real-vllm/check_prediction.py: the memory
+#                prediction of each searched config (recorded in its result)
+#                against the `CPU KV cache size: N tokens` its server logged
+#                (exact with the profile's --kv-cache-memory-bytes), then one
+#                more server with --gpu-memory-utilization 0.08 and no KV size,
+#                whose capacity comes from the share minus the worker's RSS,
+#                against `vllm-grid plan --json`'s prediction: each within 10 %.
+#   6. contract  one real server with the profile's flags, then
 #                `cargo test -p vllm-contract` with VLLM_CONTRACT_BASE_URL set,
 #                so the contract checks that pass against the simulator run
 #                against real vLLM too.
@@ -62,21 +69,36 @@ summary() {
     printf '[ci-real-vllm]   %-9s %4d s (%s)\n' total $((SECONDS - tier_started)) "$([ "$status" -eq 0 ] && echo passed || echo FAILED)" >&2
 }
 
-contract_server_pid=""
-stop_contract_server() {
-    if [ -n "$contract_server_pid" ] && kill -0 "$contract_server_pid" 2>/dev/null; then
-        log "stopping the contract server (process group $contract_server_pid)"
-        kill -TERM -- "-$contract_server_pid" 2>/dev/null || true
+# Stops a server's process group: SIGTERM, up to 30 s, then SIGKILL.
+stop_group() {
+    local pid=$1 what=$2
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        log "stopping the $what (process group $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || true
         local waited=0
-        while kill -0 "$contract_server_pid" 2>/dev/null && [ $waited -lt 30 ]; do
+        while kill -0 "$pid" 2>/dev/null && [ $waited -lt 30 ]; do
             sleep 1
             waited=$((waited + 1))
         done
-        kill -KILL -- "-$contract_server_pid" 2>/dev/null || true
+        kill -KILL -- "-$pid" 2>/dev/null || true
     fi
+}
+
+contract_server_pid=""
+stop_contract_server() {
+    stop_group "$contract_server_pid" "contract server"
     contract_server_pid=""
 }
-trap 'status=$?; stop_contract_server; summary $status' EXIT
+
+# The prediction of a utilization-based setting: the profile without its
+# --kv-cache-memory-bytes, one config at 0.08 (the default 0.92 would take
+# most of this machine's RAM), predicted right before its server starts.
+predict_server_pid=""
+stop_predict_server() {
+    stop_group "$predict_server_pid" "prediction's server"
+    predict_server_pid=""
+}
+trap 'status=$?; stop_contract_server; stop_predict_server; summary $status' EXIT
 trap 'exit 130' INT TERM
 
 # The API key of every server this tier starts: random, from the environment
@@ -152,6 +174,45 @@ free_port() {
     "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+predict() {
+    local run_dir="$out/logs/$run_id" dir="$out/predict"
+    "$venv/bin/python" scripts/real-vllm/check_prediction.py run "$run_dir" || return 1
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    sed '/- --kv-cache-memory-bytes/{N;d;}' profiles/cpu-tiny.yml >"$dir/cpu-tiny-share.yml" || return 1
+    if grep -q -- '- --kv-cache-memory-bytes' "$dir/cpu-tiny-share.yml"; then
+        log "cannot take --kv-cache-memory-bytes out of profiles/cpu-tiny.yml"
+        return 1
+    fi
+    printf '%s\n' '{"format_version": 1, "profile": "cpu-tiny-share.yml", "axes": {},' \
+        ' "named_configs": [{"name": "share_0.08", "settings": {"gpu_memory_utilization": 0.08}}]}' \
+        >"$dir/plan.json" || return 1
+    "$repo/target/release/vllm-grid" plan --configs "$dir/plan.json" --json >"$dir/prediction.json" || return 1
+    local port
+    port=$(free_port) || return 1
+    # The profile's flags and environment (as in the contract step), with
+    # the share instead of the KV size.
+    VLLM_HOST_IP=127.0.0.1 VLLM_API_KEY=$VLLM_CPU_TINY_API_KEY setsid "$venv/bin/vllm" serve \
+        --model "$model_dir" --served-model-name tiny \
+        --max-model-len 4096 --gpu-memory-utilization 0.08 --enforce-eager \
+        --enable-prompt-tokens-details --reasoning-parser qwen3 \
+        --enable-auto-tool-choice --tool-call-parser hermes \
+        --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1 &
+    predict_server_pid=$!
+    local started=$SECONDS
+    # The capacity is logged before the server listens: no need to wait for ready.
+    until grep -q 'KV cache size' "$dir/server.log" 2>/dev/null; do
+        if ! kill -0 "$predict_server_pid" 2>/dev/null || [ $((SECONDS - started)) -gt 300 ]; then
+            log "the prediction's server logged no KV capacity; its log ends with:"
+            tail -n 30 "$dir/server.log" >&2
+            stop_predict_server
+            return 1
+        fi
+        sleep 1
+    done
+    stop_predict_server
+    "$venv/bin/python" scripts/real-vllm/check_prediction.py pair "$dir/prediction.json" share_0.08 "$dir/server.log"
+}
+
 contract() {
     local port
     port=$(free_port) || return 1
@@ -201,4 +262,5 @@ step setup setup
 step build build
 step search search
 step report report
+step predict predict
 step contract contract

@@ -44,11 +44,12 @@ pub use logs::{HEAD_BYTES, LogFileError, TAIL_LINES, WINDOW_BYTES};
 pub use process::SpawnGate;
 pub use process::{LAUNCH_ID_VARIABLE, PidRecord, ProcessBackend, ProcessBackendConfig};
 pub use profile::{
-    API_KEY_VARIABLE, BindError, DEFAULT_SERVER_PORT, DurationError, EnvEntry, GpuRequest,
-    Healthcheck, LoadedProfile, MAX_DURATION, PortError, PortMapping, ProcessHints, Profile,
-    ProfileError, ProfileOptions, ResolveError, ResolvedProfile, ServerPortError, ServiceChoice,
-    SizeError, Ulimit, WordsError, load_profile, load_profile_with, parse_bytes, parse_duration,
-    parse_port, parse_profile, parse_profile_with, parse_server_port, split_words,
+    API_KEY_VARIABLE, BindError, DEFAULT_SERVER_PORT, DeclaredHardware, DeclaredModel,
+    DurationError, EnvEntry, GpuRequest, Healthcheck, LoadedProfile, MAX_DURATION, ModelSource,
+    PortError, PortMapping, PredictHints, ProcessHints, Profile, ProfileError, ProfileOptions,
+    ResolveError, ResolvedProfile, ServerPortError, ServiceChoice, SizeError, Ulimit, WordsError,
+    expand_leniently, load_profile, load_profile_with, parse_bytes, parse_duration, parse_port,
+    parse_profile, parse_profile_with, parse_server_port, split_words,
 };
 pub use ready::ReadinessConfig;
 pub use render::{

@@ -13,6 +13,8 @@
 //! * [`rank`]: gates, champion, significance, recommendations;
 //! * [`report`]: Markdown, JSON and SVG reports;
 //! * [`archive`]: archive and reproduce;
+//! * [`predict`]: the memory prediction's inputs, gathered, and each
+//!   config's prediction (the search skips predicted failures);
 //! * [`status`]: progress of a live or stopped run, read from its files;
 //! * [`failpoint`]: kill points for the tests (debug builds only).
 
@@ -21,6 +23,7 @@ pub mod battery;
 pub mod blame;
 mod error;
 pub mod failpoint;
+pub mod predict;
 pub mod progress;
 pub mod rank;
 pub mod report;

@@ -91,6 +91,7 @@ pub fn run_status(store: &RunStore) -> Result<RunStatus, SearchError> {
                         RunOutcome::Failed => "failed",
                         RunOutcome::Skipped => "skipped",
                         RunOutcome::NotMeasured => "not_measured",
+                        RunOutcome::PredictedInfeasible => "predicted_infeasible",
                     }
                     .to_string(),
                     match (&r.failure, r.repeats.last()) {

@@ -129,6 +129,13 @@ pub struct PlanArgs {
     /// Add each config's exact server command (`${VAR}` unexpanded).
     #[arg(long)]
     pub show_commands: bool,
+    /// The plan as `search --dry-run` runs it: the simulator's profile
+    /// (profiles/sim.yml, or the copy built in) unless --profile is given.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print each config's memory prediction as JSON (nothing else).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +161,11 @@ pub struct SearchArgs {
     /// Replace a same-named container that vllm-grid did not create.
     #[arg(long)]
     pub replace_foreign: bool,
+    /// Start the configs the memory prediction says vLLM refuses (by
+    /// default they are recorded as predicted infeasible, not started) and
+    /// record whether each prediction held.
+    #[arg(long)]
+    pub verify_predictions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +177,10 @@ pub struct ResumeArgs {
     /// Run the configs that failed again (their old results are replaced).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Start the configs recorded as predicted infeasible, and record
+    /// whether each prediction held.
+    #[arg(long)]
+    pub verify_predictions: bool,
     #[command(flatten)]
     pub service: ServiceArg,
     #[arg(long)]

@@ -27,11 +27,14 @@
 //!    max_model_len` (scheduler config validation; without an explicit value
 //!    vLLM sets it to `max_model_len`);
 //! 3. `free < requested`: "Free memory on device ... is less than desired GPU
-//!    memory utilization";
+//!    memory utilization" (also with `--kv-cache-memory-bytes`, as vLLM's
+//!    `request_memory`);
 //! 4. `weights + non_torch > free`: CUDA out of memory while loading weights;
-//! 5. `kv_memory ≤ 0`: "No available memory for the cache blocks";
-//! 6. `kv_tokens < max_model_len`: "To serve at least one request with the
-//!    model's max seq len ...".
+//!    `weights + non_torch + activation > free`: the same in the profile run;
+//! 5. `kv_memory − one block ≤ 0`: "No available memory for the cache
+//!    blocks" (vLLM holds one block back, the null block);
+//! 6. `(num_gpu_blocks − 1) × block_size < max_model_len`: "To serve at
+//!    least one request with the model's max seq len ...".
 //!
 //! With the defaults (two 24 GiB GPUs, 18 GiB of weights, tensor parallel 2,
 //! 64 layers, 8 KV heads, head dim 128: 128 KiB per token per GPU), the
@@ -174,23 +177,22 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
             derived: sim.model_max_len,
         });
     }
-    let large_gpu = sim.gpu_memory_gib >= 70.0;
-    let max_num_seqs = cfg
-        .max_num_seqs
-        .unwrap_or(if large_gpu { 1024 } else { 256 });
-    // vLLM's defaults for the OpenAI server (vllm/engine/arg_utils.py), and
-    // with chunked prefill off the budget becomes max_model_len
-    // (vllm/config/scheduler.py) unless given explicitly.
+    // vLLM's defaults for the OpenAI server by device memory
+    // (vllm/engine/arg_utils.py `get_batch_defaults`), and with chunked
+    // prefill off the budget becomes at least max_model_len unless given
+    // explicitly (`_set_default_max_num_seqs_and_batched_tokens_args`).
+    let (default_batched, default_seqs) = if sim.gpu_memory_gib >= 160.0 {
+        (16384, 1024)
+    } else if sim.gpu_memory_gib >= 70.0 {
+        (8192, 1024)
+    } else {
+        (2048, 256)
+    };
+    let max_num_seqs = cfg.max_num_seqs.unwrap_or(default_seqs);
     let max_num_batched_tokens = match (cfg.max_num_batched_tokens, cfg.enable_chunked_prefill) {
         (Some(n), _) => n,
-        (None, true) => {
-            if large_gpu {
-                8192
-            } else {
-                2048
-            }
-        }
-        (None, false) => max_model_len.max(2048),
+        (None, true) => default_batched,
+        (None, false) => max_model_len.max(default_batched),
     };
     if !cfg.enable_chunked_prefill && max_num_batched_tokens < max_model_len {
         return Err(StartupError::BatchedTokensBelowModelLen {
@@ -214,9 +216,9 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
     let free = (total - sim.gpu_memory_used_gib).max(0.0);
     let utilization = cfg.gpu_memory_utilization;
     let requested = total * utilization;
-    if sim.startup_failure == StartupFailure::FreeMemory
-        || (cfg.kv_cache_memory_bytes.is_none() && free < requested)
-    {
+    // vLLM checks the share even when --kv-cache-memory-bytes is given
+    // (`request_memory` runs at every GPU worker's init).
+    if sim.startup_failure == StartupFailure::FreeMemory || free < requested {
         return Err(StartupError::FreeMemory {
             free,
             total,
@@ -236,6 +238,17 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
     }
     let activation = sim.activation_base_gib
         + max_num_batched_tokens as f64 * sim.activation_kib_per_token / (1024.0 * 1024.0);
+    // The profile run's activations come on top of the weights whatever
+    // the share: past the free memory, torch runs out.
+    if weights + sim.non_torch_gib + activation > free {
+        return Err(StartupError::CudaOom {
+            phase: "profiling",
+            tried_mib: activation * 1024.0,
+            total,
+            free_mib: (free - weights - sim.non_torch_gib).max(0.0) * 1024.0,
+            in_use: weights + sim.non_torch_gib,
+        });
+    }
     if sim.startup_failure == StartupFailure::CudaOom {
         return Err(StartupError::CudaOom {
             phase: "profiling",
@@ -252,24 +265,27 @@ pub fn plan(cfg: &ServeConfig) -> Result<MemoryPlan, StartupError> {
         Some(bytes) => bytes as f64 / GIB,
         None => requested - weights - activation - sim.non_torch_gib,
     };
-    if kv_memory <= 0.0 {
-        return Err(StartupError::NoKvMemory);
-    }
     let kv_heads = (sim.num_kv_heads / tp).max(1) as u64;
     let layers = (sim.num_layers / pp).max(1) as u64;
     let kv_bytes_per_token =
         2 * layers * kv_heads * sim.head_dim as u64 * kv_dtype_bytes(&cfg.kv_cache_dtype);
     let block_size = cfg.block_size.max(1);
     let block_bytes = kv_bytes_per_token as f64 * block_size as f64;
+    // vLLM checks the memory less one block, the null block the block pool
+    // holds back (`get_kv_cache_configs`); the capacity counts it.
+    let check_memory = kv_memory - block_bytes / GIB;
+    if check_memory <= 0.0 {
+        return Err(StartupError::NoKvMemory);
+    }
     let num_gpu_blocks = (kv_memory * GIB / block_bytes).floor() as usize;
-    let kv_tokens = num_gpu_blocks * block_size;
-    if sim.startup_failure == StartupFailure::KvCache || kv_tokens < max_model_len {
-        let needed = max_model_len as f64 * kv_bytes_per_token as f64 / GIB;
-        let estimated = kv_tokens.min(max_model_len.saturating_sub(1)) / block_size * block_size;
+    let usable_tokens = num_gpu_blocks.saturating_sub(1) * block_size;
+    if sim.startup_failure == StartupFailure::KvCache || usable_tokens < max_model_len {
+        let needed = max_model_len.div_ceil(block_size) as f64 * block_bytes / GIB;
+        let estimated = usable_tokens.min(max_model_len);
         return Err(StartupError::KvCacheTooSmall {
             max_model_len,
             needed,
-            available: kv_memory,
+            available: check_memory,
             estimated,
         });
     }

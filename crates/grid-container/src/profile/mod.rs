@@ -2,9 +2,11 @@
 //! serde_yaml and kept unexpanded until launch.
 //!
 //! `types` (what a profile is), `walk` (the YAML walker), `parsers` (sizes,
-//! durations, ports, shell words), `resolve` (expansion at launch), `error`.
+//! durations, ports, shell words), `resolve` (expansion at launch), `model`
+//! (where the server's model files are, seen from this host), `error`.
 
 mod error;
+mod model;
 mod parsers;
 mod resolve;
 mod types;
@@ -15,14 +17,15 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 pub use error::{BindError, ProfileError, ResolveError};
+pub use model::{ModelSource, expand_leniently};
 pub use parsers::{
     DurationError, MAX_DURATION, PortError, ServerPortError, SizeError, WordsError, parse_bytes,
     parse_duration, parse_port, parse_server_port, split_words,
 };
 pub use resolve::{API_KEY_VARIABLE, ResolvedProfile};
 pub use types::{
-    DEFAULT_SERVER_PORT, EnvEntry, GpuRequest, Healthcheck, PortMapping, ProcessHints, Profile,
-    Ulimit,
+    DEFAULT_SERVER_PORT, DeclaredHardware, DeclaredModel, EnvEntry, GpuRequest, Healthcheck,
+    PortMapping, PredictHints, ProcessHints, Profile, Ulimit,
 };
 
 /// Which service of a compose file is the server.

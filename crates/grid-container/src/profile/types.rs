@@ -71,6 +71,37 @@ pub struct ProcessHints {
     pub entrypoint: Option<Vec<String>>,
 }
 
+/// `x-vllm-grid.predict`: what the memory-model prediction cannot read on
+/// this host, declared (see the README's "Prediction inputs").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictHints {
+    /// Used instead of asking `nvidia-smi` (a simulator, a remote engine).
+    pub hardware: Option<DeclaredHardware>,
+    /// Used instead of reading the model's files.
+    pub model: Option<DeclaredModel>,
+    /// Calibrated terms; `None` fields keep grid-predict's estimates.
+    pub overheads: grid_predict::Overheads,
+}
+
+/// Declared hardware.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeclaredHardware {
+    /// GPUs in the order the server's workers use them.
+    Gpus(Vec<grid_predict::Gpu>),
+    /// vLLM's CPU build; memory not declared is read from the host's node 0.
+    Cpu {
+        total_bytes: Option<u64>,
+        available_bytes: Option<u64>,
+    },
+}
+
+/// A declared model: `config.json`'s keys and the weights' size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredModel {
+    pub config: serde_json::Value,
+    pub weights_bytes: u64,
+}
+
 /// One compose service. Every string keeps its `${VAR}` references; they are
 /// expanded only by [`Profile::resolve`] at launch.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -104,6 +135,9 @@ pub struct Profile {
     #[serde(skip)]
     pub extensions: BTreeMap<String, Value>,
     pub process: ProcessHints,
+    /// `x-vllm-grid.predict`.
+    #[serde(skip)]
+    pub predict: PredictHints,
 }
 
 impl Profile {

@@ -9,6 +9,7 @@ mod cleanup;
 mod diagnosis;
 mod failures;
 mod lifecycle;
+mod predict_inputs;
 mod profiles;
 mod render;
 mod secrets;

@@ -185,6 +185,34 @@ fn grid_plan_has_no_async_or_io() {
     }
 }
 
+/// Invariant: grid-predict is pure: it computes from inputs its callers
+/// gathered (files, nvidia-smi), with no IO and no async.
+#[test]
+fn grid_predict_is_pure() {
+    let crates = crates();
+    let predict = &crates["grid-predict"];
+    let allowed: BTreeSet<String> = ["serde", "serde_json", "thiserror"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        predict.normal, allowed,
+        "grid-predict's dependencies; a new one must keep it free of IO and async"
+    );
+    for (path, text) in sources("grid-predict") {
+        for word in [
+            "async fn",
+            "std::fs",
+            "std::net",
+            "std::process",
+            "std::env",
+            "tokio",
+        ] {
+            assert!(!text.contains(word), "{} uses {word}", path.display());
+        }
+    }
+}
+
 /// Invariant: the layers of the bird's-eye view; no dependency runs back
 /// up. A new crate must be given its layer here (and in ARCHITECTURE.md).
 #[test]
@@ -195,6 +223,7 @@ fn dependencies_only_point_down_the_layers() {
         ("grid-plan", 1),
         ("vllm-sim", 1),
         ("vllm-contract", 1),
+        ("grid-predict", 1),
         ("grid-bench", 2),
         ("grid-container", 2),
         ("grid-search", 3),

@@ -91,6 +91,15 @@ pub(super) fn evaluate(
                 .push(format!("not measured: {}{no_verdict}", failure_text()));
             return ranked;
         }
+        // Rejected like a config whose server refused to start, without
+        // starting it (`--verify-predictions` starts it).
+        RunOutcome::PredictedInfeasible => {
+            ranked.status = ConfigStatus::Rejected;
+            ranked
+                .reasons
+                .push(format!("predicted infeasible ({})", failure_text()));
+            return ranked;
+        }
     }
     let measurements: Vec<&Measurement> = result.repeats.iter().map(|r| &r.measurement).collect();
     if measurements.is_empty() {

@@ -241,6 +241,11 @@ pub fn render_markdown(
         let _ = writeln!(md);
     }
 
+    super::prediction::markdown_section(
+        &mut md,
+        super::prediction_summary(&manifest.plan, results).as_ref(),
+    );
+
     let g = &ranking.gates;
     let _ = writeln!(md, "## Gates\n");
     let _ = writeln!(md, "- the server started;");

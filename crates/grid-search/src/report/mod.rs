@@ -3,6 +3,7 @@
 //! them at any time).
 
 mod markdown;
+mod prediction;
 mod svg;
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use grid_plan::ConfigId;
 use serde::{Deserialize, Serialize};
 
 pub use markdown::render_markdown;
+pub use prediction::{PredictionSummary, ReportPrediction, prediction_summary};
 pub use svg::{acceleration_svg, ttft_svg};
 
 use crate::SearchError;
@@ -72,6 +74,9 @@ pub struct ReportJson {
     /// measured for reasons outside them); absent when it is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<Incomplete>,
+    /// The memory prediction: counts, skips, whether each held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PredictionSummary>,
 }
 
 /// Where a rendered report went.
@@ -92,7 +97,8 @@ pub fn write_report(store: &RunStore) -> Result<ReportFiles, SearchError> {
     let manifest = store.read_manifest()?;
     let results = store.read_results()?;
     let ranking = rank(&manifest.plan, &results);
-    let report = report_json(&manifest, &ranking);
+    let mut report = report_json(&manifest, &ranking);
+    report.predictions = prediction_summary(&manifest.plan, &results);
     let markdown = render_markdown(&manifest, &results, &ranking);
     let md_path = store.dir.join("report.md");
     let json_path = store.dir.join("report.json");
@@ -158,5 +164,6 @@ pub fn report_json(manifest: &Manifest, ranking: &Ranking) -> ReportJson {
         gates: ranking.gates.clone(),
         charts: vec![ACCELERATION_CHART.to_string(), TTFT_CHART.to_string()],
         incomplete: ranking.incomplete.clone(),
+        predictions: None,
     }
 }

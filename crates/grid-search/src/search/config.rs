@@ -62,6 +62,7 @@ impl Gathered<'_> {
             timing,
             started_unix_ms: self.started_unix_ms,
             finished_unix_ms: now_unix_ms(),
+            prediction: None,
         })
     }
 }
@@ -184,5 +185,6 @@ pub(crate) fn skipped(ctx: &RunContext<'_>, config: &PlannedConfig) -> ConfigRes
         timing: ConfigTiming::default(),
         started_unix_ms: now,
         finished_unix_ms: now,
+        prediction: None,
     }
 }

@@ -20,6 +20,9 @@
 //!   `launch` (start the server, retrying transient failures), then
 //!   `repeat` (the battery on the ready server, the teardown);
 //! * `record`: the orchestrator writes results and the journal (only it);
+//! * `predicted`: the memory prediction before the loop (predicted
+//!   failures are recorded, not started) and after it (each result gets
+//!   its prediction and whether it held);
 //! * `context`: what the steps share and where they report;
 //! * `deadline`, `failure`, `summary`, `setup`: helpers.
 
@@ -30,6 +33,7 @@ mod exhaustive;
 mod failure;
 mod launch;
 mod open;
+mod predicted;
 mod record;
 mod repeat;
 mod setup;
@@ -103,6 +107,10 @@ pub struct SearchOptions {
     /// environment (the dry run's generated secrets), passed to every launch
     /// as [`LaunchSpec::variables`].
     pub variables: std::collections::BTreeMap<String, grid_core::Secret>,
+    /// Start the configs the memory prediction says vLLM refuses, and
+    /// record whether the prediction held (`--verify-predictions`); by
+    /// default they are recorded as `predicted_infeasible`, not started.
+    pub verify_predictions: bool,
 }
 
 impl Default for SearchOptions {
@@ -113,6 +121,7 @@ impl Default for SearchOptions {
             grace_period: LaunchSpec::DEFAULT_GRACE_PERIOD,
             retry_failed: false,
             variables: std::collections::BTreeMap::new(),
+            verify_predictions: false,
         }
     }
 }
@@ -159,7 +168,7 @@ pub async fn run_search(
         })?;
     }
 
-    let results = kept_results(store, &setup.plan, options)?;
+    let mut results = kept_results(store, &setup.plan, options)?;
     let plan = &setup.plan;
     let total = plan.configs.len();
     let done = plan
@@ -188,12 +197,15 @@ pub async fn run_search(
         options,
         progress,
     };
+    let predictions = predicted::skip_predicted(&ctx, &mut results).await?;
     let end = exhaustive::run_all(&ctx, &results, cancel, &search).await;
     drop(search);
+    let recorded = predicted::record_predictions(&ctx, &predictions);
     let exhaustive::LoopEnd {
         configs_run,
         interrupted,
     } = end?;
+    recorded?;
 
     let report = write_report(store)?;
     let champion = report.ranking.champion.clone();

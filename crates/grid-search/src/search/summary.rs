@@ -32,6 +32,7 @@ pub(crate) fn summary_line(result: &ConfigResult) -> String {
                 RunOutcome::Failed => "failed",
                 RunOutcome::Skipped => "skipped",
                 RunOutcome::NotMeasured => "not measured (not the config's fault)",
+                RunOutcome::PredictedInfeasible => "predicted infeasible, not started",
                 RunOutcome::Completed => "completed",
             };
             format!("{outcome}: {failure}")

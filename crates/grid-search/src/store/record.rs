@@ -90,6 +90,23 @@ pub enum RunOutcome {
     /// port, the Docker daemon gone, a bug of ours): no verdict. The run
     /// stopped there; `resume` runs the config again.
     NotMeasured,
+    /// Never started: the memory prediction says vLLM refuses it
+    /// (`failure` holds the class and vLLM's text, `prediction` the rest);
+    /// `--verify-predictions` starts it anyway.
+    PredictedInfeasible,
+}
+
+/// A config's memory prediction, and once its server was started whether
+/// the start agreed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    #[serde(flatten)]
+    pub prediction: grid_predict::Prediction,
+    /// `Some(true)`: the server started as predicted, or failed with the
+    /// predicted class; `Some(false)`: it did not; `None`: not started, or
+    /// the prediction was `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -124,6 +141,10 @@ pub struct ConfigResult {
     pub timing: ConfigTiming,
     pub started_unix_ms: u64,
     pub finished_unix_ms: u64,
+    /// The memory prediction made before the config ran (absent in results
+    /// written before predictions existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictionRecord>,
 }
 
 impl ConfigResult {
@@ -136,7 +157,7 @@ impl ConfigResult {
     /// during the battery); they are recognised here and run again too.
     pub fn is_final(&self) -> bool {
         match self.outcome {
-            RunOutcome::Completed | RunOutcome::Skipped => true,
+            RunOutcome::Completed | RunOutcome::Skipped | RunOutcome::PredictedInfeasible => true,
             RunOutcome::NotMeasured => false,
             RunOutcome::LaunchFailed | RunOutcome::Failed => match &self.failure {
                 Some(failure) => {

@@ -67,6 +67,7 @@ pub fn completed(plan: &Plan, index: usize, measurements: Vec<Measurement>) -> C
         timing: ConfigTiming::default(),
         started_unix_ms: 0,
         finished_unix_ms: 1,
+        prediction: None,
     }
 }
 

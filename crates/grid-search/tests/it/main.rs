@@ -11,6 +11,7 @@ mod archive;
 mod errors;
 mod failpoint;
 mod lock;
+mod predict;
 mod rank;
 mod report;
 mod resume;

@@ -35,6 +35,16 @@ async fn a_config_on_the_simulator_is_measured_and_wins() {
         .expect("the search runs");
     let result = only_result(&sim, "smoke");
     assert_eq!(result.outcome, RunOutcome::Completed, "{result:#?}");
+    // The profile declares no prediction inputs and model `m` has no files
+    // here: the prediction is unknown, with the reason, and the config ran.
+    let prediction = &result.prediction.as_ref().expect("a prediction").prediction;
+    let grid_predict::Verdict::Unknown { reasons } = &prediction.verdict else {
+        panic!("{prediction:?}");
+    };
+    assert!(
+        reasons.iter().any(|r| r.contains("config.json of m")),
+        "{reasons:?}"
+    );
     assert_eq!(
         outcome.champion.map(|c| c.name).as_deref(),
         Some("only"),

@@ -4,6 +4,7 @@ mod archive;
 mod bench;
 mod cleanup;
 mod plan;
+mod plan_predict;
 mod report;
 mod reproduce;
 mod resume;
@@ -28,7 +29,7 @@ pub async fn run(cli: Cli) -> Result<u8, AppError> {
         archives: cli.archives_dir,
     };
     match cli.command {
-        Command::Plan(args) => plan::run(&args),
+        Command::Plan(args) => plan::run(&args).await,
         Command::Search(args) => search::run(&dirs, args).await,
         Command::Resume(args) => resume::run(&dirs, args).await,
         Command::Status { run_id } => status::run(&dirs, &run_id),

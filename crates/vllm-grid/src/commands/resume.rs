@@ -34,6 +34,7 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
         },
         replace_foreign: args.replace_foreign,
         retry_failed: args.retry_failed,
+        verify_predictions: args.verify_predictions,
         ..SearchOptions::default()
     };
     let inputs = SearchInputs {

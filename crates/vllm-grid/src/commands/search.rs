@@ -35,6 +35,7 @@ pub async fn run(dirs: &Dirs, args: SearchArgs) -> Result<u8, AppError> {
     let options = SearchOptions {
         mode: SearchMode::New,
         replace_foreign: args.replace_foreign,
+        verify_predictions: args.verify_predictions,
         ..SearchOptions::default()
     };
     let inputs = SearchInputs {

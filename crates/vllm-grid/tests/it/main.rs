@@ -13,6 +13,7 @@ mod inputs;
 mod kill;
 mod kill_loop;
 mod pipes;
+mod predict;
 mod resume;
 mod search;
 mod signals;

@@ -140,3 +140,64 @@ fn capacity_follows_the_documented_formula() {
     assert_eq!(off_plan.max_num_batched_tokens, 40960);
     assert!(off_plan.num_gpu_blocks < plan.num_gpu_blocks);
 }
+
+/// vLLM's checks the memory model follows (0.32.0): the share is checked
+/// even with an explicit KV size (`request_memory`), the profile run's
+/// activations can exhaust the free memory, one block is the null block
+/// (`get_kv_cache_configs` plans against the rest), and the batch defaults
+/// grow with the device memory.
+#[test]
+fn vllms_checks_beyond_the_grid() {
+    // 22 GiB free < 0.92 × 24 GiB, KV size given or not.
+    check(
+        &[
+            "--sim-gpu-memory-used-gib",
+            "2",
+            "--kv-cache-memory-bytes",
+            "2G",
+            "--max-model-len",
+            "16384",
+        ],
+        Outcome::FreeMemory,
+    );
+    // 9 GiB of weights + 0.5 + (0.5 + 40960 × 320 KiB = 13 GiB) > 22 GiB free.
+    check(
+        &[
+            "--sim-gpu-memory-used-gib",
+            "2",
+            "--gpu-memory-utilization",
+            "0.9",
+            "--no-enable-chunked-prefill",
+            "--sim-activation-kib-per-token",
+            "320",
+        ],
+        Outcome::CudaOom,
+    );
+    // 2 MiB blocks (128 KiB per token, 16 tokens): 1024 blocks hold 16384
+    // tokens, but one of them is the null block.
+    check(
+        &["--kv-cache-memory-bytes", "2G", "--max-model-len", "16384"],
+        Outcome::KvTooSmall,
+    );
+    check(
+        &[
+            "--kv-cache-memory-bytes",
+            "2050M",
+            "--max-model-len",
+            "16384",
+        ],
+        Outcome::Starts,
+    );
+    let batched = |args: &[&str]| {
+        let mut full = vec!["m", "--tensor-parallel-size", "2"];
+        full.extend_from_slice(args);
+        let cfg = ServeConfig::from_args_with_env(&full, None).expect("args");
+        memory::plan(&cfg).expect("starts").max_num_batched_tokens
+    };
+    let large = ["--sim-gpu-memory-gib", "80", "--max-model-len", "4096"];
+    assert_eq!(batched(&large), 8192);
+    let mut off = large.to_vec();
+    off.push("--no-enable-chunked-prefill");
+    assert_eq!(batched(&off), 8192, "at least the device default, not 2048");
+    assert_eq!(batched(&["--sim-gpu-memory-gib", "192"]), 16384);
+}

@@ -4,6 +4,7 @@
 //! reservations in `runtime.rs`.
 
 mod mounts;
+mod predict;
 mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +15,7 @@ use serde_yaml::Value;
 use super::ServiceChoice;
 use super::error::ProfileError;
 use super::parsers::{parse_bytes, parse_server_port, split_words};
-use super::types::{EnvEntry, ProcessHints, Profile};
+use super::types::{EnvEntry, PredictHints, ProcessHints, Profile};
 use crate::interpolate;
 use crate::render::{flag_value, flag_values};
 
@@ -164,6 +165,7 @@ impl Parser<'_> {
             profile.extensions.entry(key).or_insert(value);
         }
         profile.process = self.process_hints(&profile.extensions)?;
+        profile.predict = self.predict_hints(&profile.extensions)?;
         Ok(profile)
     }
 
@@ -194,6 +196,7 @@ impl Parser<'_> {
             named_volumes: BTreeSet::new(),
             extensions: BTreeMap::new(),
             process: ProcessHints::default(),
+            predict: PredictHints::default(),
         };
         for (key, value) in service {
             let key = key_string(key);
@@ -420,6 +423,8 @@ impl Parser<'_> {
                         }
                     }
                 }
+                // Read by `predict_hints`.
+                "predict" => {}
                 _ => self.warn(format!(
                     "`x-vllm-grid.{key}` is not supported and is ignored"
                 )),
