@@ -28,6 +28,11 @@ const PATTERNS: &[Pattern] = &[
             // The CPU build: "Available memory on node 0 (20.94/23.54 GiB) on
             // startup is less than desired CPU memory utilization (0.99, ...)".
             "is less than desired CPU memory utilization",
+            // The CPU build with an explicit or derived KV size
+            // (`vllm/v1/worker/cpu_worker.py`, `determine_available_memory`):
+            // "Available memory on node 0 (…) on kv cache allocation is less
+            // than requested memory for kv (… GiB)".
+            "on kv cache allocation is less than requested memory for kv",
         ],
         advice: "free memory held by other processes (an old server?) or lower --gpu-memory-utilization",
     },

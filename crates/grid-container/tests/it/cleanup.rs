@@ -453,7 +453,10 @@ async fn a_kill_between_spawn_and_pid_record_leaves_nothing_the_sweep_misses() {
         running.len() == 1
     })
     .await;
-    assert!(found, "the server with launch id {launch_id} runs: {running:?}");
+    assert!(
+        found,
+        "the server with launch id {launch_id} runs: {running:?}"
+    );
 
     let report = Backend::Process(process_backend(state_dir.clone()))
         .sweep_leftovers(&SweepOptions::default())

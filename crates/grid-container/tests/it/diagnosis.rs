@@ -371,3 +371,19 @@ fn failure_classes_say_whom_they_blame() {
         serde_json::to_string(class).expect("serialises")
     });
 }
+
+/// The CPU build's KV allocation check (vLLM 0.32 `cpu_worker.py`, quoted
+/// from the source: it needs more RAM than this machine can give to
+/// record): the same class grid-predict predicts for it.
+#[test]
+fn the_cpu_kv_allocation_check_is_free_memory_below_utilization() {
+    let log = "INFO 12-01 10:00:00 [cpu_worker.py:260] Explicitly set (64.0/23.54) GiB for KV cache on node 0.\n\
+(EngineCore pid=1) ERROR 12-01 10:00:01 [core.py:1040] ValueError: Available memory on node 0 (20.94/23.54 GiB) on kv cache allocation is less than requested memory for kv (64.0 GiB). Decrease --kv-cache-memory-bytes, VLLM_CPU_KVCACHE_SPACE, or reduce CPU memory used by other processes.\n\
+RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}";
+    check(
+        "cpu kv allocation",
+        log,
+        exited(1),
+        FailureClass::FreeMemoryBelowUtilization,
+    );
+}
