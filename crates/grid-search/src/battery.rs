@@ -97,6 +97,9 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
         benchmarks_failed: failed,
         acceleration_samples: samples,
         bootstrap_resamples: Some(report.config.bootstrap_resamples),
+        // Filled in by the pressured benchmark and the noise guard (issue 11).
+        kv_cache_pressure: None,
+        disturbed: Vec::new(),
     }
 }
 

@@ -38,8 +38,8 @@ pub use journal::{JournalEntry, JournalEvent, JournalRead};
 pub use lock::{LockOwner, RunLock};
 pub use manifest::{HostFacts, Manifest, Seeds, derive_seed};
 pub use record::{
-    ConfigResult, ConfigTiming, DEADLINE_CLASSES, FailureRecord, Measurement, PredictionRecord,
-    RepeatResult, RunOutcome,
+    ConfigResult, ConfigTiming, DEADLINE_CLASSES, Disturbance, FailureRecord, Measurement,
+    PredictionRecord, PressureMeasurement, RepeatResult, RunOutcome,
 };
 
 use crate::SearchError;

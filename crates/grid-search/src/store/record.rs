@@ -59,6 +59,44 @@ pub struct Measurement {
     /// read as [`grid_core::DEFAULT_RESAMPLES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_resamples: Option<usize>,
+    /// The KV-cache benchmark under pressure (many concurrent conversations
+    /// with long histories), when the plan's battery runs it. Absent in
+    /// results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_pressure: Option<PressureMeasurement>,
+    /// Benchmarks whose client-side TTFT exceeded the server's own by more
+    /// than the noise guard allows: the host, not the server, shaped them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disturbed: Vec<Disturbance>,
+}
+
+/// The pressured KV-cache workload's figures for one repeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PressureMeasurement {
+    /// Cold over warm TTFT (median with its interval), as for `kv_cache`.
+    pub acceleration: Option<Estimate>,
+    /// Per-sample accelerations, for pooling repeats (cluster bootstrap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceleration_samples: Vec<f64>,
+    /// Share of warm-turn prompt tokens the server served from its cache.
+    pub warm_hit_rate: Option<f64>,
+    pub warm_ttft_ms: Option<f64>,
+    pub cold_ttft_ms: Option<f64>,
+    /// `vllm:num_preemptions_total` delta over the benchmark.
+    pub preemptions: Option<u64>,
+    /// The server's KV capacity in tokens (`vllm:cache_config_info`, or the
+    /// startup log), so the reader sees which configs the workload spills.
+    pub kv_capacity_tokens: Option<u64>,
+    pub cache_confirmed_by_server: Option<bool>,
+}
+
+/// A benchmark whose client-side mean TTFT exceeded the server's own by
+/// more than the guard's share: both figures, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disturbance {
+    pub benchmark: String,
+    pub client_mean_ttft_ms: f64,
+    pub server_mean_ttft_ms: f64,
 }
 
 /// One repeat of a config: a server start and a full battery.

@@ -40,6 +40,8 @@ pub fn good(acceleration: f64, half_width: f64) -> Measurement {
         benchmarks_failed: BTreeMap::new(),
         acceleration_samples: Vec::new(),
         bootstrap_resamples: None,
+        kv_cache_pressure: None,
+        disturbed: Vec::new(),
     }
 }
 
