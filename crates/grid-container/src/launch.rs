@@ -172,7 +172,10 @@ pub(crate) fn prepare(
         }
     };
     // Resolve errors are redacted where they are built.
-    let resolved = rendered.resolve(&lookup).map_err(resolve_failure)?;
+    let mut resolved = rendered.resolve(&lookup).map_err(resolve_failure)?;
+    if let Some(slot) = &spec.slot {
+        place_on_slot(&mut resolved, profile, slot, backend)?;
+    }
     let sink = LogSink::create(&spec.log_dir, resolved.redactor.clone()).map_err(|error| {
         let class = if is_disk_full(error.io()) {
             FailureClass::DiskFull
@@ -191,6 +194,9 @@ pub(crate) fn prepare(
     ));
     // The unexpanded command: `${VAR}` references stay as written.
     sink.note(&format!("command: {}", spec.command.join(" ")));
+    if let Some(slot) = &spec.slot {
+        sink.note(&format!("on GPU {slot}"));
+    }
     if resolved.api_key_moved {
         sink.note(
             "the API key given with --api-key is passed to the server in VLLM_API_KEY, not on its command line",
@@ -198,6 +204,60 @@ pub(crate) fn prepare(
     }
     Ok((resolved, sink))
 }
+
+/// Puts a resolved profile on a GPU slot: its own container name and host
+/// ports (`port + N`, so slots never collide; a port the engine picks stays
+/// so), and for a process `CUDA_VISIBLE_DEVICES` (a container gets its
+/// devices as `device_requests` instead, and sees them renumbered from 0).
+fn place_on_slot(
+    resolved: &mut ResolvedProfile,
+    profile: &Profile,
+    slot: &crate::slot::GpuSlot,
+    backend: &str,
+) -> Result<(), LaunchFailure> {
+    let base = resolved
+        .container_name
+        .clone()
+        .unwrap_or_else(|| profile.service_name.clone());
+    resolved.container_name = Some(slot.container_name(&base));
+    let offset = |port: u16| {
+        slot.host_port(port).ok_or_else(|| {
+            LaunchFailure::new(
+                FailureClass::InvalidProfile,
+                format!("host port {port} on GPU {slot} is past 65535; publish a lower port"),
+            )
+        })
+    };
+    for mapping in &mut resolved.ports {
+        if let Some(port) = mapping.host_port {
+            mapping.host_port = Some(offset(port)?);
+        }
+    }
+    if resolved.network_mode_is_host() {
+        // The server binds its own --port on the host's network.
+        let port = offset(resolved.server_port)?;
+        resolved.server_port = port;
+        resolved.command = crate::render::render_command(
+            &resolved.command,
+            &[grid_plan::FlagSetting::Value {
+                flag: "port".to_string(),
+                value: port.to_string(),
+            }],
+        );
+    }
+    if backend == "process" {
+        resolved
+            .environment
+            .retain(|(name, _)| name != CUDA_VISIBLE_DEVICES);
+        resolved
+            .environment
+            .push((CUDA_VISIBLE_DEVICES.to_string(), slot.visible_devices()));
+    }
+    Ok(())
+}
+
+/// The variable CUDA (and vLLM) reads the visible GPUs from.
+pub const CUDA_VISIBLE_DEVICES: &str = "CUDA_VISIBLE_DEVICES";
 
 /// Every failure leaves a launch through here: its texts pass the profile's
 /// redactor, so no expanded secret reaches a results file or `run.log`.

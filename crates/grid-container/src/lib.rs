@@ -13,7 +13,7 @@
 //! commands), `interpolate` (`${VAR}`), `spec` (what a launch needs),
 //! `launch` (what both backends share, the one readiness wait in `ready`),
 //! `docker/` and `process/` (the backends), `server` (a ready server and
-//! its teardown), `backend` (the two behind one enum, sweeps), `failure` and
+//! its teardown), `slot` (GPU slots: devices, names, ports), `backend` (the two behind one enum, sweeps), `failure` and
 //! `diagnose` (classes and the diagnosis), `logs` (container.log), `secret`
 //! (redaction).
 
@@ -30,6 +30,7 @@ mod ready;
 mod render;
 mod secret;
 mod server;
+mod slot;
 mod spec;
 
 pub use backend::{Backend, SweepError, SweepOptions, SweepReport, SweptItem};
@@ -57,4 +58,7 @@ pub use render::{
 };
 pub use secret::{Redact, RedactedError, Redactor};
 pub use server::{RunningServer, TeardownError, TeardownReport};
+pub use slot::{
+    GpuListError, GpuSlot, MAX_SLOTS, SlotError, SlotRequest, list_gpus, slots_from_devices,
+};
 pub use spec::{LaunchSpec, ServerEndpoint};

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use grid_core::Secret;
 
+use crate::slot::GpuSlot;
+
 /// What one configuration's server needs to start.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -28,6 +30,11 @@ pub struct LaunchSpec {
     /// (a caller that reads secrets from a file, or a test). Treated as
     /// secrets like any substituted value.
     pub variables: BTreeMap<String, Secret>,
+    /// The GPU slot the server runs on, when configs run side by side: its
+    /// devices (docker `device_requests`, a process's
+    /// `CUDA_VISIBLE_DEVICES`), the container name `<name>-slot<N>` and the
+    /// host port `port + N`. `None`: the profile as written (one slot).
+    pub slot: Option<GpuSlot>,
 }
 
 impl LaunchSpec {
@@ -53,6 +60,7 @@ impl LaunchSpec {
             grace_period: Self::DEFAULT_GRACE_PERIOD,
             replace_foreign: false,
             variables: BTreeMap::new(),
+            slot: None,
         }
     }
 }

@@ -9,7 +9,8 @@ use bollard::models::{
 };
 
 use super::{DockerBackend, labels};
-use crate::profile::{Profile, ResolvedProfile};
+use crate::profile::{GpuRequest, Profile, ResolvedProfile};
+use crate::slot::GpuSlot;
 use crate::spec::LaunchSpec;
 
 impl DockerBackend {
@@ -38,6 +39,10 @@ impl DockerBackend {
         ] {
             all_labels.insert(key.to_string(), value);
         }
+        if let Some(slot) = &spec.slot {
+            all_labels.insert(labels::SLOT.to_string(), slot.index.to_string());
+            all_labels.insert(labels::DEVICES.to_string(), slot.visible_devices());
+        }
         let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         let mut exposed = Vec::new();
         for mapping in &resolved.ports {
@@ -54,22 +59,10 @@ impl DockerBackend {
                     host_port: Some(mapping.host_port.map(|p| p.to_string()).unwrap_or_default()),
                 });
         }
-        let device_requests: Vec<DeviceRequest> = profile
-            .gpus
-            .iter()
-            .map(|gpu| DeviceRequest {
-                driver: Some(gpu.driver.clone()),
-                count: gpu.count,
-                device_ids: (!gpu.device_ids.is_empty()).then(|| gpu.device_ids.clone()),
-                capabilities: Some(vec![gpu.capabilities.clone()]),
-                options: (!gpu.options.is_empty()).then(|| {
-                    gpu.options
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }),
-            })
-            .collect();
+        let device_requests: Vec<DeviceRequest> = match &spec.slot {
+            Some(slot) => slot_device_requests(profile, slot),
+            None => profile.gpus.iter().map(profile_device_request).collect(),
+        };
         let nanos =
             |d: Option<Duration>| d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let healthcheck = resolved.healthcheck.as_ref().map(|h| HealthConfig {
@@ -124,4 +117,39 @@ impl DockerBackend {
             ..Default::default()
         }
     }
+}
+
+fn profile_device_request(gpu: &GpuRequest) -> DeviceRequest {
+    DeviceRequest {
+        driver: Some(gpu.driver.clone()),
+        count: gpu.count,
+        device_ids: (!gpu.device_ids.is_empty()).then(|| gpu.device_ids.clone()),
+        capabilities: Some(vec![gpu.capabilities.clone()]),
+        options: (!gpu.options.is_empty()).then(|| {
+            gpu.options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+    }
+}
+
+/// A slot's devices by ID: the profile's GPU request (driver, capabilities,
+/// options) with its count or IDs replaced by the slot's, or `--gpus`'
+/// default request (`driver: nvidia`, `[[gpu]]`) when the profile has none.
+fn slot_device_requests(profile: &Profile, slot: &GpuSlot) -> Vec<DeviceRequest> {
+    let base = profile
+        .gpus
+        .first()
+        .map(profile_device_request)
+        .unwrap_or(DeviceRequest {
+            driver: Some("nvidia".to_string()),
+            capabilities: Some(vec![vec!["gpu".to_string()]]),
+            ..Default::default()
+        });
+    vec![DeviceRequest {
+        count: None,
+        device_ids: Some(slot.devices.clone()),
+        ..base
+    }]
 }

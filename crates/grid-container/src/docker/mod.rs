@@ -47,6 +47,10 @@ pub mod labels {
     pub const OWNER_PID: &str = "vllm-grid.owner-pid";
     pub const OWNER_START: &str = "vllm-grid.owner-start";
     pub const HOST: &str = "vllm-grid.host";
+    /// The GPU slot's index, on a container started on a slot.
+    pub const SLOT: &str = "vllm-grid.slot";
+    /// The slot's device IDs, comma-separated.
+    pub const DEVICES: &str = "vllm-grid.devices";
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +158,66 @@ impl DockerBackend {
         spec: &LaunchSpec,
         cancel: &CancellationToken,
     ) -> Result<RunningServer, LaunchFailure> {
+        let (id, guard) = self.create(profile, resolved, sink, spec, cancel).await?;
+
+        let started_at = Instant::now();
+        if let Err(error) = self.docker.start_container(&id, None).await {
+            let failure = classify_start_error(resolved, error);
+            let _ = remove_container(&self.docker, &id).await;
+            guard.disarm();
+            return Err(failure);
+        }
+        let log_task = tokio::spawn(stream_logs(self.docker.clone(), id.clone(), sink.clone()));
+        let (exit_sender, exit_receiver) = watch::channel(None);
+        let exit_task = tokio::spawn(watch_exit(self.docker.clone(), id.clone(), exit_sender));
+        let mut server = DockerServer {
+            docker: self.docker.clone(),
+            guard,
+            id: id.clone(),
+            sink: sink.clone(),
+            exit: exit_receiver.clone(),
+            log_task: Some(log_task),
+            exit_task: Some(exit_task),
+            grace: spec.grace_period,
+        };
+
+        let endpoint = match self.endpoint(resolved, &id).await {
+            Ok(endpoint) => endpoint,
+            Err(failure) => {
+                // A server that exits at once takes its port bindings and
+                // network address with it: that is an exit to diagnose.
+                if let Some(info) = server.wait_exit(Duration::from_secs(2)).await {
+                    return Err(fail_exited(ServerHandle::Docker(server), info).await);
+                }
+                let _ = server.shutdown(Duration::ZERO).await;
+                return Err(failure);
+            }
+        };
+        await_ready(
+            ServerHandle::Docker(server),
+            ReadyWait {
+                endpoint,
+                exit: exit_receiver,
+                started_at,
+                ready_timeout: spec.ready_timeout,
+                readiness: &self.config.readiness,
+                sink,
+                cancel,
+            },
+        )
+        .await
+    }
+
+    /// Preflight, then create the container (labelled, not started); the
+    /// guard removes it unless disarmed.
+    async fn create(
+        &self,
+        profile: &Profile,
+        resolved: &ResolvedProfile,
+        sink: &LogSink,
+        spec: &LaunchSpec,
+        cancel: &CancellationToken,
+    ) -> Result<(String, ContainerGuard), LaunchFailure> {
         // Preflight: nothing is created until every check passes.
         self.check_image(&resolved.image).await?;
         if let Some(name) = &resolved.container_name {
@@ -205,53 +269,26 @@ impl DockerBackend {
             id: Some(id.clone()),
         };
         sink.note(&format!("container {} created", short(&id)));
+        Ok((id, guard))
+    }
 
-        let started_at = Instant::now();
-        if let Err(error) = self.docker.start_container(&id, None).await {
-            let failure = classify_start_error(resolved, error);
-            let _ = remove_container(&self.docker, &id).await;
-            guard.disarm();
-            return Err(failure);
-        }
-        let log_task = tokio::spawn(stream_logs(self.docker.clone(), id.clone(), sink.clone()));
-        let (exit_sender, exit_receiver) = watch::channel(None);
-        let exit_task = tokio::spawn(watch_exit(self.docker.clone(), id.clone(), exit_sender));
-        let mut server = DockerServer {
-            docker: self.docker.clone(),
-            guard,
-            id: id.clone(),
-            sink: sink.clone(),
-            exit: exit_receiver.clone(),
-            log_task: Some(log_task),
-            exit_task: Some(exit_task),
-            grace: spec.grace_period,
-        };
-
-        let endpoint = match self.endpoint(resolved, &id).await {
-            Ok(endpoint) => endpoint,
-            Err(failure) => {
-                // A server that exits at once takes its port bindings and
-                // network address with it: that is an exit to diagnose.
-                if let Some(info) = server.wait_exit(Duration::from_secs(2)).await {
-                    return Err(fail_exited(ServerHandle::Docker(server), info).await);
-                }
-                let _ = server.shutdown(Duration::ZERO).await;
-                return Err(failure);
-            }
-        };
-        await_ready(
-            ServerHandle::Docker(server),
-            ReadyWait {
-                endpoint,
-                exit: exit_receiver,
-                started_at,
-                ready_timeout: spec.ready_timeout,
-                readiness: &self.config.readiness,
-                sink,
-                cancel,
-            },
-        )
-        .await
+    /// Tests only (feature `test-hooks`): what a launch creates, created
+    /// and left stopped, so a test can inspect the engine's record of it
+    /// (names, ports, device requests) on a host without the GPUs it names.
+    /// The caller removes it.
+    #[cfg(feature = "test-hooks")]
+    pub async fn create_stopped(
+        &self,
+        profile: &Profile,
+        spec: &LaunchSpec,
+    ) -> Result<String, LaunchFailure> {
+        let (resolved, sink) = prepare(profile, spec, "docker")?;
+        let created = self
+            .create(profile, &resolved, &sink, spec, &CancellationToken::new())
+            .await;
+        let (id, guard) = redacted(created, &resolved.redactor)?;
+        guard.disarm();
+        Ok(id)
     }
 }
 

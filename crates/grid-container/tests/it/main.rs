@@ -13,3 +13,4 @@ mod predict_inputs;
 mod profiles;
 mod render;
 mod secrets;
+mod slots;
