@@ -133,6 +133,8 @@ pub enum SearchError {
         #[source]
         source: Box<grid_bench::BatteryError>,
     },
+    #[error("the unit's config {config_id} is not in its plan; write the spec from the run's plan")]
+    UnitWithoutConfig { config_id: ConfigId },
     #[error("the archive {dir} has no manifest.json; give a directory made by `vllm-grid archive`")]
     ArchiveWithoutManifest { dir: PathBuf },
     #[error("the archive {dir} cannot be used: its profile.yml cannot be read")]
@@ -185,7 +187,8 @@ impl SearchError {
             | SearchError::MisplacedResult { .. }
             | SearchError::DamagedManifest { .. }
             | SearchError::ArchiveWithoutManifest { .. }
-            | SearchError::ArchiveProfile { .. } => ErrorKind::BadInput,
+            | SearchError::ArchiveProfile { .. }
+            | SearchError::UnitWithoutConfig { .. } => ErrorKind::BadInput,
             SearchError::Locked { .. } | SearchError::Sweep { .. } => {
                 ErrorKind::EnvironmentUnavailable
             }

@@ -246,6 +246,8 @@ pub fn render_markdown(
         super::prediction_summary(&manifest.plan, results).as_ref(),
     );
 
+    super::slots::markdown_section(&mut md, results);
+
     let g = &ranking.gates;
     let _ = writeln!(md, "## Gates\n");
     let _ = writeln!(md, "- the server started;");

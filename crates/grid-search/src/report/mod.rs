@@ -4,6 +4,7 @@
 
 mod markdown;
 mod prediction;
+mod slots;
 mod svg;
 
 use std::path::PathBuf;

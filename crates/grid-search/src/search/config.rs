@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use grid_container::GpuSlot;
 use grid_plan::PlannedConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +15,30 @@ use crate::store::{
 
 use super::context::RunContext;
 use super::deadline::Deadline;
+use super::executor::Executor;
+use super::executor::unit::{Unit, UnitEnd, UnitLog};
 use super::failure::{chain_text, failure_record, plain_failure};
-use super::unit::{Unit, UnitEnd, UnitLog, run_unit};
+use super::slots::SlotBoard;
+
+/// Where a config runs: its GPU slot (`None`: the profile as written, one
+/// slot) and the board that says who runs beside it.
+pub(crate) struct Lane<'a> {
+    pub slot: Option<&'a GpuSlot>,
+    pub board: &'a SlotBoard,
+}
+
+impl Lane<'_> {
+    /// The slot's index on the board (0 for the one unnamed slot).
+    pub(crate) fn key(&self) -> u32 {
+        self.slot.map_or(0, |s| s.index)
+    }
+
+    /// A repeat's result says where it ran and beside whom.
+    fn place(&self, result: &mut RepeatResult, neighbours: &[String]) {
+        result.slot = self.slot.cloned();
+        result.neighbours = neighbours.to_vec();
+    }
+}
 
 pub(crate) enum ConfigRun {
     /// A result to record: a verdict, or what a deadline cut short.
@@ -69,6 +92,8 @@ impl Gathered<'_> {
 
 pub(crate) async fn run_config(
     ctx: &RunContext<'_>,
+    executor: &impl Executor,
+    lane: &Lane<'_>,
     config: &PlannedConfig,
     user_cancel: &CancellationToken,
     search: &Deadline,
@@ -118,9 +143,16 @@ pub(crate) async fn run_config(
             repeat,
             seed: derive_seed(plan.seed, &config.id, repeat),
             command: &command,
+            slot: lane.slot,
         };
-        let (record, error) = match run_unit(ctx, &unit, &deadline, &mut gathered.log).await? {
-            UnitEnd::Measured(result) => {
+        lane.board.begin_unit(lane.key());
+        let end = executor
+            .run_unit(ctx, &unit, &deadline, &mut gathered.log)
+            .await;
+        let neighbours = lane.board.end_unit(lane.key());
+        let (record, error) = match end? {
+            UnitEnd::Measured(mut result) => {
+                lane.place(&mut result, &neighbours);
                 gathered.repeats.push(result);
                 continue;
             }
@@ -129,7 +161,13 @@ pub(crate) async fn run_config(
                     gathered.finish(RunOutcome::LaunchFailed, Some(record)),
                 ));
             }
-            UnitEnd::Died { measured, failure } => {
+            UnitEnd::Died {
+                mut measured,
+                failure,
+            } => {
+                if let Some(result) = &mut measured {
+                    lane.place(result, &neighbours);
+                }
                 gathered.repeats.extend(measured);
                 return Ok(ConfigRun::Done(
                     gathered.finish(RunOutcome::Failed, Some(failure)),

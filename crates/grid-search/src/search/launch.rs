@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use grid_container::{FailureClass, LaunchFailure, LaunchSpec, RunningServer};
+use grid_container::{FailureClass, GpuSlot, LaunchFailure, LaunchSpec, RunningServer};
 use grid_plan::PlannedConfig;
 
 use crate::SearchError;
@@ -37,6 +37,7 @@ pub(crate) async fn launch_with_retry(
     config: &PlannedConfig,
     repeat: u32,
     command: &[String],
+    slot: Option<&GpuSlot>,
     deadline: &Deadline,
     log: LaunchLog<'_>,
 ) -> Result<Launched, SearchError> {
@@ -68,6 +69,7 @@ pub(crate) async fn launch_with_retry(
         spec.grace_period = ctx.options.grace_period;
         spec.replace_foreign = ctx.options.replace_foreign;
         spec.variables = ctx.options.variables.clone();
+        spec.slot = slot.cloned();
         let launch_started = Instant::now();
         let launched = ctx.backend.launch(&ctx.setup.profile, &spec, token).await;
         log.timing.server_start_s += launch_started.elapsed().as_secs_f64();

@@ -14,11 +14,14 @@
 //!
 //! Files, one step each:
 //! * `open`: take the lock, then write or check the manifest;
-//! * `exhaustive`: the order of the work (every config, in plan order);
+//! * `exhaustive`: the order of the work (every config, in plan order, one
+//!   per GPU slot at a time);
 //! * `config`: one config's units under its deadline, and its result;
-//! * `unit`: one config × one repeat, what a worker of an executor does:
+//! * `executor/`: the seam where a unit (one config × one repeat) runs:
+//!   the local executor, the worker's spec and result files; a unit is
 //!   `launch` (start the server, retrying transient failures), then
 //!   `repeat` (the battery on the ready server, the teardown);
+//! * `slots`: which configs ran beside which (for the results);
 //! * `record`: the orchestrator writes results and the journal (only it);
 //! * `predicted`: the memory prediction before the loop (predicted
 //!   failures are recorded, not started) and after it (each result gets
@@ -29,6 +32,7 @@
 mod config;
 mod context;
 mod deadline;
+pub mod executor;
 mod exhaustive;
 mod failure;
 mod launch;
@@ -37,14 +41,14 @@ mod predicted;
 mod record;
 mod repeat;
 mod setup;
+mod slots;
 mod summary;
-mod unit;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use grid_container::{Backend, LaunchSpec, Profile, SweepOptions};
+use grid_container::{Backend, GpuSlot, LaunchSpec, Profile, SweepOptions};
 use grid_plan::{ConfigId, Plan};
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +60,7 @@ use crate::progress::{Progress, SearchEvent};
 use crate::rank::ConfigRef;
 use crate::report::{ReportFiles, write_report};
 use crate::store::{ConfigResult, JournalEvent, RunOutcome, RunStore};
-use context::RunContext;
+use context::{JournalTarget, RunContext};
 use deadline::Deadline;
 
 /// What to run: prepared by the caller from the plan file and the profile.
@@ -111,6 +115,9 @@ pub struct SearchOptions {
     /// record whether the prediction held (`--verify-predictions`); by
     /// default they are recorded as `predicted_infeasible`, not started.
     pub verify_predictions: bool,
+    /// GPU slots to run configs on side by side, one config per slot
+    /// (`--gpu-slots`); empty: one slot, the profile's GPUs as written.
+    pub slots: Vec<GpuSlot>,
 }
 
 impl Default for SearchOptions {
@@ -122,6 +129,7 @@ impl Default for SearchOptions {
             retry_failed: false,
             variables: std::collections::BTreeMap::new(),
             verify_predictions: false,
+            slots: Vec::new(),
         }
     }
 }
@@ -188,17 +196,28 @@ pub async fn run_search(
         done,
     });
 
-    // The search deadline runs from this invocation's start.
-    let search = Deadline::start(cancel, plan.limits.search_timeout);
+    // The search deadline runs from this invocation's start. `halt` is
+    // the user's cancel, or a slot's config that stops the run.
+    let halt = cancel.child_token();
+    let search = Deadline::start(&halt, plan.limits.search_timeout);
     let ctx = RunContext {
         backend,
         setup,
         store,
         options,
         progress,
+        journal: JournalTarget::Store,
     };
     let predictions = predicted::skip_predicted(&ctx, &mut results).await?;
-    let end = exhaustive::run_all(&ctx, &results, cancel, &search).await;
+    let end = exhaustive::run_all(
+        &ctx,
+        &executor::LocalExecutor,
+        &options.slots,
+        &results,
+        &halt,
+        &search,
+    )
+    .await;
     drop(search);
     let recorded = predicted::record_predictions(&ctx, &predictions);
     let exhaustive::LoopEnd {

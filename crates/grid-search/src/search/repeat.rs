@@ -118,6 +118,9 @@ pub(crate) async fn run_repeat(
                 server_start_s: startup_s,
                 battery_s,
                 teardown_s,
+                // Set by the config's run, which knows the slot's neighbours.
+                slot: None,
+                neighbours: Vec::new(),
             })
         }
         Err(err) => Err(err),

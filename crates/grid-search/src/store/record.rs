@@ -110,6 +110,14 @@ pub struct RepeatResult {
     pub server_start_s: f64,
     pub battery_s: f64,
     pub teardown_s: f64,
+    /// The GPU slot the repeat ran on, when configs ran side by side
+    /// (`--gpu-slots`); absent for one slot (the profile as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<grid_container::GpuSlot>,
+    /// The configs (names) that ran on other slots at some time during this
+    /// repeat: they shared the host's CPU, PCIe and memory bandwidth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<String>,
 }
 
 /// How a config's run ended.

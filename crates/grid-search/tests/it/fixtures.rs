@@ -63,6 +63,8 @@ pub fn completed(plan: &Plan, index: usize, measurements: Vec<Measurement>) -> C
                 server_start_s: 1.0,
                 battery_s: 10.0,
                 teardown_s: 0.5,
+                slot: None,
+                neighbours: Vec::new(),
             })
             .collect(),
         failure: None,

@@ -16,4 +16,5 @@ mod rank;
 mod report;
 mod resume;
 mod search;
+mod slots;
 mod store;

@@ -1,19 +1,20 @@
 //! One unit of work: a config × a repeat. Start the server (retrying
-//! transient failures), run the battery, tear down. This is what a worker
-//! of an executor will do; it reports through the [`RunContext`] and
-//! returns its end, and the orchestrator alone turns ends into results.
+//! transient failures), run the battery, tear down. This is what every
+//! executor's worker does, where the GPUs are; it reports through the
+//! [`RunContext`] and returns its end, and the orchestrator alone turns
+//! ends into results.
 
 use grid_bench::BatteryError;
-use grid_container::LaunchFailure;
+use grid_container::{GpuSlot, LaunchFailure};
 use grid_plan::PlannedConfig;
 
 use crate::SearchError;
 use crate::store::{ConfigTiming, FailureRecord, RepeatResult};
 
-use super::context::RunContext;
-use super::deadline::Deadline;
-use super::launch::{LaunchLog, Launched, launch_with_retry};
-use super::repeat::{RepeatEnd, run_repeat};
+use crate::search::context::RunContext;
+use crate::search::deadline::Deadline;
+use crate::search::launch::{LaunchLog, Launched, launch_with_retry};
+use crate::search::repeat::{RepeatEnd, run_repeat};
 
 /// Which unit: the config, its repeat, and the repeat's battery seed.
 pub(crate) struct Unit<'a> {
@@ -22,6 +23,8 @@ pub(crate) struct Unit<'a> {
     pub seed: u64,
     /// The config's rendered server command.
     pub command: &'a [String],
+    /// The GPU slot it runs on; `None`: the profile as written.
+    pub slot: Option<&'a GpuSlot>,
 }
 
 /// How a unit ended.
@@ -65,6 +68,7 @@ pub(crate) async fn run_unit(
         unit.config,
         unit.repeat,
         unit.command,
+        unit.slot,
         deadline,
         launch_log,
     )
