@@ -102,6 +102,10 @@ pub enum Command {
                       battery starts); 130 interrupted."
     )]
     Bench(BenchArgs),
+    /// Run one unit of work (one config × one repeat) from a unit spec and
+    /// write its result: the entry point of an executor's job on the node
+    /// that holds the GPUs. The API key is read from this environment.
+    Worker(WorkerArgs),
     /// Remove servers left behind by runs whose process died.
     Cleanup {
         #[arg(long, value_enum, default_value = "all")]
@@ -166,6 +170,29 @@ pub struct SearchArgs {
     /// record whether each prediction held.
     #[arg(long)]
     pub verify_predictions: bool,
+    #[command(flatten)]
+    pub slots: SlotsArg,
+}
+
+/// GPU slots: configs side by side, one per slot.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SlotsArg {
+    /// Run configs side by side on these GPU slots, one config per slot:
+    /// one word per slot, its GPUs comma-separated (`--gpu-slots 0,1 2,3`),
+    /// or `auto` (every GPU nvidia-smi lists, TP × PP per slot). Default:
+    /// one slot, the profile's GPUs as written.
+    #[arg(long, num_args = 1.., value_name = "GPUS")]
+    pub gpu_slots: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The unit spec (JSON, written by the orchestrator).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// Where to write the unit result (JSON, atomically).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +212,8 @@ pub struct ResumeArgs {
     pub service: ServiceArg,
     #[arg(long)]
     pub replace_foreign: bool,
+    #[command(flatten)]
+    pub slots: SlotsArg,
 }
 
 #[derive(Debug, Args)]

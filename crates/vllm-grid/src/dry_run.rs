@@ -80,6 +80,24 @@ pub fn dry_run_plan(mut plan: Plan) -> Plan {
     plan
 }
 
+/// `--dry-run --gpu-slots auto`: the simulated host has no `nvidia-smi`,
+/// so it is given two slots of `per_slot` simulated GPUs (`0,1 2,3` at TP
+/// 2), enough to run configs side by side. Each slot's simulator is its
+/// own process with its own simulated GPUs (its `--sim-gpu-*` memory
+/// model, `CUDA_VISIBLE_DEVICES` set to the slot's IDs) and its own free
+/// port (the profile publishes the server on a port the backend picks).
+pub fn simulated_slots(per_slot: usize) -> Vec<grid_container::GpuSlot> {
+    let per_slot = per_slot.max(1);
+    (0..2u32)
+        .map(|index| grid_container::GpuSlot {
+            index,
+            devices: (0..per_slot)
+                .map(|gpu| (index as usize * per_slot + gpu).to_string())
+                .collect(),
+        })
+        .collect()
+}
+
 /// The simulator profile built into the binary.
 pub fn embedded_sim_profile(service: Option<&str>) -> Result<LoadedProfile, AppError> {
     load::parse_profile_text(EMBEDDED_SIM_PROFILE, EMBEDDED_SIM_LABEL, service)

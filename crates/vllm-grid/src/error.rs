@@ -62,6 +62,30 @@ pub enum AppError {
         #[source]
         source: getrandom::Error,
     },
+    #[error("the GPU slots given (--gpu-slots) cannot be used")]
+    GpuSlots {
+        #[source]
+        source: grid_container::SlotError,
+    },
+    #[error(
+        "GPU slot {slot} has {gpus} GPU(s) but config {config} needs {needed} (tensor × pipeline parallel size); give each slot at least {needed} GPUs"
+    )]
+    SlotTooSmall {
+        slot: u32,
+        gpus: usize,
+        config: String,
+        needed: usize,
+    },
+    #[error("cannot list this host's GPUs for `--gpu-slots auto`")]
+    ListGpus {
+        #[source]
+        source: grid_container::GpuListError,
+    },
+    #[error("cannot use the unit spec")]
+    UnitSpec {
+        #[source]
+        source: grid_search::search::executor::UnitSpecError,
+    },
     #[error("cannot reach the Docker engine")]
     Docker {
         #[source]
@@ -157,10 +181,17 @@ impl AppError {
             | AppError::MissingApiKeyEnv { .. }
             | AppError::ReadBattery { .. }
             | AppError::BatteryJson { .. }
-            | AppError::ReadProfileCopy { .. } => EXIT_BAD_INPUT,
+            | AppError::ReadProfileCopy { .. }
+            | AppError::GpuSlots { .. }
+            | AppError::SlotTooSmall { .. } => EXIT_BAD_INPUT,
+            AppError::UnitSpec { source } => match source {
+                grid_search::search::executor::UnitSpecError::Write { .. } => EXIT_ENVIRONMENT,
+                _ => EXIT_BAD_INPUT,
+            },
             AppError::Docker { .. }
             | AppError::Sweep { .. }
             | AppError::Probe { .. }
+            | AppError::ListGpus { .. }
             | AppError::GenerateSecret { .. } => EXIT_ENVIRONMENT,
             AppError::Search(err) => match err.kind() {
                 ErrorKind::BadInput => EXIT_BAD_INPUT,

@@ -19,6 +19,7 @@ mod error;
 mod load;
 mod out;
 mod signals;
+mod slots;
 mod ui;
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ mod resume;
 mod search;
 mod sim;
 mod status;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Archive { run_id } => archive::run(&dirs, &run_id),
         Command::Reproduce(args) => reproduce::run(&dirs, args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Worker(args) => worker::run(&dirs, args).await,
         Command::Cleanup { backend } => cleanup::run(&dirs, backend).await,
         Command::Sim { args } => sim::run(args).await,
     }

@@ -13,6 +13,7 @@ use crate::drive::{SearchInputs, search_and_report};
 use crate::dry_run;
 use crate::error::AppError;
 use crate::load::{LoadedProfile, Variables, load_plan, load_profile_file};
+use crate::slots;
 
 pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
     let service = args.service.service.as_deref();
@@ -28,7 +29,14 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
     } else {
         (profile, Variables::new())
     };
+    let slots = slots::resolve(
+        &args.slots.gpu_slots,
+        &plan,
+        &profile.profile,
+        manifest.simulated,
+    )?;
     let options = SearchOptions {
+        slots,
         mode: SearchMode::Resume {
             allow_changes: args.allow_changes,
         },

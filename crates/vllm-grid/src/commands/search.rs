@@ -10,6 +10,7 @@ use crate::drive::{SearchInputs, search_and_report};
 use crate::dry_run;
 use crate::error::AppError;
 use crate::load::{Variables, load_plan, load_profile_file, relative_to};
+use crate::slots;
 
 pub async fn run(dirs: &Dirs, args: SearchArgs) -> Result<u8, AppError> {
     let service = args.service.service.as_deref();
@@ -32,10 +33,12 @@ pub async fn run(dirs: &Dirs, args: SearchArgs) -> Result<u8, AppError> {
         };
         (plan, load_profile_file(&path, service)?, Variables::new())
     };
+    let slots = slots::resolve(&args.slots.gpu_slots, &plan, &profile.profile, args.dry_run)?;
     let options = SearchOptions {
         mode: SearchMode::New,
         replace_foreign: args.replace_foreign,
         verify_predictions: args.verify_predictions,
+        slots,
         ..SearchOptions::default()
     };
     let inputs = SearchInputs {

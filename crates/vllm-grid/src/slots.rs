@@ -1,0 +1,73 @@
+//! `--gpu-slots`: the words parsed at the boundary, `auto` resolved from
+//! `nvidia-smi` (or, in a dry run, from simulated GPUs), and every slot
+//! checked against the GPUs a config needs (TP × PP), before anything
+//! starts.
+
+use grid_container::{GpuSlot, Profile, SlotRequest, list_gpus, slots_from_devices};
+use grid_plan::Plan;
+
+use crate::dry_run;
+use crate::error::AppError;
+
+/// The GPUs each config's server uses: tensor × pipeline parallel size of
+/// its rendered command (1 × 1 where the command sets neither).
+fn gpus_needed(profile: &Profile, plan: &Plan) -> Vec<(String, usize)> {
+    plan.configs
+        .iter()
+        .map(|config| {
+            let command = grid_container::render_command(&profile.command, &config.flags());
+            // A command vLLM would refuse is diagnosed at its launch; for
+            // sizing, its parallelism counts as vLLM's default.
+            let args = grid_predict::ServeArgs::parse(&command).ok();
+            let tp = args
+                .as_ref()
+                .and_then(|a| a.tensor_parallel_size)
+                .unwrap_or(1);
+            let pp = args
+                .as_ref()
+                .and_then(|a| a.pipeline_parallel_size)
+                .unwrap_or(1);
+            let needed = usize::try_from(tp.saturating_mul(pp).max(1)).unwrap_or(usize::MAX);
+            (config.name.clone(), needed)
+        })
+        .collect()
+}
+
+/// The slots `--gpu-slots WORDS` asks for (none: one slot, the profile as
+/// written).
+pub fn resolve(
+    words: &[String],
+    plan: &Plan,
+    profile: &Profile,
+    dry_run: bool,
+) -> Result<Vec<GpuSlot>, AppError> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let request = SlotRequest::parse(words).map_err(|source| AppError::GpuSlots { source })?;
+    let needed = gpus_needed(profile, plan);
+    let per_slot = needed.iter().map(|(_, n)| *n).max().unwrap_or(1);
+    let slots = match request {
+        SlotRequest::Given(slots) => slots,
+        SlotRequest::Auto if dry_run => dry_run::simulated_slots(per_slot),
+        SlotRequest::Auto => {
+            let devices = list_gpus().map_err(|source| AppError::ListGpus { source })?;
+            slots_from_devices(&devices, per_slot)
+                .map_err(|source| AppError::GpuSlots { source })?
+        }
+    };
+    for slot in &slots {
+        if let Some((config, needed)) = needed.iter().find(|(_, n)| *n > slot.devices.len()) {
+            return Err(AppError::SlotTooSmall {
+                slot: slot.index,
+                gpus: slot.devices.len(),
+                config: config.clone(),
+                needed: *needed,
+            });
+        }
+    }
+    for slot in &slots {
+        tracing::info!("GPU {slot}");
+    }
+    Ok(slots)
+}
