@@ -17,3 +17,4 @@ mod predict;
 mod resume;
 mod search;
 mod signals;
+mod slots;
