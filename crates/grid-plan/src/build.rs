@@ -10,7 +10,7 @@ use crate::error::{Clash, PlanError};
 use crate::id::ConfigId;
 use crate::limits::SearchLimits;
 use crate::plan::{ConfigOrigin, ExcludedConfig, Plan, PlannedConfig};
-use crate::raw::{FORMAT_VERSION, RawNamed, RawPlanFile, default_axes};
+use crate::raw::{FORMAT_VERSION, RawNamed, RawPlanFile, RawSlots, default_axes};
 use crate::settings::ServerSettings;
 use crate::validate::{settings_from_raw, validate_name};
 
@@ -80,6 +80,11 @@ fn build_plan(raw: RawPlanFile) -> Result<Plan, PlanError> {
         repeats,
         limits,
         seed: raw.seed,
+        slots: match raw.slots {
+            None => Vec::new(),
+            Some(RawSlots::Words(words)) => words.split_whitespace().map(str::to_string).collect(),
+            Some(RawSlots::List(list)) => list,
+        },
         warnings,
     })
 }

@@ -67,6 +67,11 @@ pub struct Plan {
     pub limits: SearchLimits,
     /// Base seed; the search derives one seed per config and repeat.
     pub seed: u64,
+    /// GPU slots to run configs on side by side, as `--gpu-slots` words
+    /// (`["auto"]`, `["0,1", "2,3"]`); the binary parses them (and its
+    /// `--gpu-slots` takes precedence). Empty: one slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<String>,
     /// Things that are legal but probably mistakes (an exclusion rule that
     /// matches nothing). The caller logs them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -40,6 +40,17 @@ pub(crate) struct RawPlanFile {
     pub(crate) limits: RawLimits,
     #[serde(default)]
     pub(crate) seed: u64,
+    /// GPU slots, as `--gpu-slots` takes them: `"auto"`, `"0,1 2,3"` or
+    /// `["0,1", "2,3"]`.
+    #[serde(default)]
+    pub(crate) slots: Option<RawSlots>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawSlots {
+    Words(String),
+    List(Vec<String>),
 }
 
 fn empty_object() -> serde_json::Value {

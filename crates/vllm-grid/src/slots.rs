@@ -33,14 +33,19 @@ fn gpus_needed(profile: &Profile, plan: &Plan) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The slots `--gpu-slots WORDS` asks for (none: one slot, the profile as
-/// written).
+/// The slots `--gpu-slots WORDS` asks for, else the plan's `slots` (none:
+/// one slot, the profile as written).
 pub fn resolve(
     words: &[String],
     plan: &Plan,
     profile: &Profile,
     dry_run: bool,
 ) -> Result<Vec<GpuSlot>, AppError> {
+    let words = if words.is_empty() {
+        plan.slots.as_slice()
+    } else {
+        words
+    };
     if words.is_empty() {
         return Ok(Vec::new());
     }

@@ -161,3 +161,31 @@ fn an_unmatched_named_config_is_added_after_the_grid() {
     assert_eq!(last.origin, ConfigOrigin::Named);
     assert_eq!(last.settings.kv_cache_dtype.as_deref(), Some("fp8"));
 }
+
+#[test]
+fn the_plans_gpu_slots_are_the_words_gpu_slots_takes() {
+    let slots = |extra: &str| {
+        parse_plan(&crate::plan_text(extra))
+            .map(|p| p.slots)
+            .map_err(|e| crate::chain(&e).contains("slots"))
+    };
+    let words = |w: &[&str]| Ok(w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    grid_core::testing::check(
+        &[
+            ("absent: one slot", "", words(&[])),
+            ("auto", r#""slots": "auto""#, words(&["auto"])),
+            (
+                "one string",
+                r#""slots": "0,1 2,3""#,
+                words(&["0,1", "2,3"]),
+            ),
+            (
+                "a list",
+                r#""slots": ["0,1", "2,3"]"#,
+                words(&["0,1", "2,3"]),
+            ),
+            ("not words: refused at `slots`", r#""slots": 4"#, Err(true)),
+        ],
+        |extra: &&str| slots(extra),
+    );
+}

@@ -103,6 +103,16 @@ fn a_two_slot_dry_run_gives_the_outcomes_of_a_one_slot_run() {
     let report = std::fs::read_to_string(ws.run_dir("two").join("report.md")).unwrap();
     assert!(report.contains("| slot0 | 0,1 |"), "{report}");
     assert!(report.contains("| slot1 | 2,3 |"), "{report}");
+
+    // The plan's `slots` does the same without the flag.
+    ws.edit_plan("plan.json", |plan| {
+        plan["slots"] = serde_json::json!(["4,5", "6,7"])
+    });
+    let planned = ws.run(&dry_run_args("planned", &[]));
+    assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
+    assert_eq!(outcomes("planned"), outcomes("one"));
+    let report = std::fs::read_to_string(ws.run_dir("planned").join("report.md")).unwrap();
+    assert!(report.contains("| slot1 | 6,7 |"), "{report}");
 }
 
 #[test]
