@@ -166,9 +166,10 @@ pub fn print_error_chain(err: &dyn std::error::Error) {
 /// The battery's bars: one per running benchmark, cleared when it ends
 /// (a search runs the battery per config and repeat, and finished bars
 /// would pile up; the outcome is reported by the table or the config's
-/// line). Drawn only on a terminal.
+/// line). Drawn only on a terminal. Keyed by config too: on GPU slots two
+/// configs run the same benchmark at once.
 pub struct BatteryBars {
-    running: Mutex<BTreeMap<BenchmarkName, ProgressBar>>,
+    running: Mutex<BTreeMap<(String, BenchmarkName), ProgressBar>>,
 }
 
 impl BatteryBars {
@@ -181,9 +182,17 @@ impl BatteryBars {
 
 impl BatteryProgress for BatteryBars {
     fn event(&self, event: &BatteryEvent) {
+        self.config_event("", event);
+    }
+}
+
+impl BatteryBars {
+    /// An event of `config`'s battery (`""`: the only battery, `bench`).
+    fn config_event(&self, config: &str, event: &BatteryEvent) {
         let Ok(mut running) = self.running.lock() else {
             return;
         };
+        let key = |benchmark: &BenchmarkName| (config.to_string(), *benchmark);
         match event {
             BatteryEvent::BenchmarkStarted {
                 benchmark,
@@ -196,19 +205,23 @@ impl BatteryProgress for BatteryBars {
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 );
-                bar.set_prefix(benchmark.as_str());
-                if let Some(old) = running.insert(*benchmark, bar) {
+                bar.set_prefix(if config.is_empty() {
+                    benchmark.as_str().to_string()
+                } else {
+                    format!("{config} {}", benchmark.as_str())
+                });
+                if let Some(old) = running.insert(key(benchmark), bar) {
                     old.finish_and_clear();
                 }
             }
             BatteryEvent::RequestFinished { benchmark, .. } => {
-                if let Some(bar) = running.get(benchmark) {
+                if let Some(bar) = running.get(&key(benchmark)) {
                     bar.inc(1);
                 }
             }
             BatteryEvent::BenchmarkFinished { benchmark, .. }
             | BatteryEvent::BenchmarkCancelled { benchmark } => {
-                if let Some(bar) = running.remove(benchmark) {
+                if let Some(bar) = running.remove(&key(benchmark)) {
                     bar.finish_and_clear();
                 }
             }
@@ -310,9 +323,9 @@ impl grid_search::Progress for UiProgress {
                 ));
             }
             SearchEvent::Warning { message } => self.lasting_line(&format!("warning: {message}")),
-            SearchEvent::Battery { event, .. } => {
+            SearchEvent::Battery { config, event } => {
                 if let Some(battery) = &self.battery {
-                    battery.event(event);
+                    battery.config_event(config, event);
                 }
             }
             _ => {}

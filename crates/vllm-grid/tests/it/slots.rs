@@ -193,3 +193,48 @@ fn the_worker_runs_one_unit_from_its_spec_and_writes_its_result() {
         stderr(&out)
     );
 }
+
+/// A kill -9 while two slots' batteries run, then `resume`: every config
+/// has exactly one result, the orphans of both slots are swept.
+#[test]
+fn sigkill_with_two_slots_busy_then_resume() {
+    let ws = Workspace::new();
+    let run_id = "kill-slots";
+    ws.write_plan(
+        "plan.json",
+        Some(r#"{"gpu_memory_utilization": [0.85, 0.90], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#),
+    );
+    ws.edit_plan("plan.json", |plan| {
+        plan["slots"] = serde_json::json!("0,1 2,3")
+    });
+    ws.write_profile("sim.yml", 0.005, 120.0, 2.0);
+    let (mut child, _stderr) = ws.spawn_search("process", run_id, &[]);
+    // Two batteries in flight at once: both slots busy.
+    ws.wait_for_event(run_id, std::time::Duration::from_secs(60), |_| {
+        let events = ws.journal_events(run_id);
+        let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+        count("battery_started") >= count("battery_finished") + 2
+    });
+    let servers = ws.live_server_pids();
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        servers.len() >= 2,
+        "two servers run at the kill: {servers:?}"
+    );
+
+    let out = ws.run(&["resume", run_id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_nothing_running(&ws);
+    for pid in servers {
+        assert!(
+            !process_alive(pid),
+            "server {pid} survived the resume's sweep"
+        );
+    }
+    assert_eq!(ws.result_ids(run_id), ws.plan_ids(run_id));
+    for (id, count) in ws.finished_counts(run_id) {
+        assert_eq!(count, 1, "config {id} finished {count} times");
+    }
+    assert_eq!(ws.tmp_results(run_id), 0);
+}
