@@ -38,27 +38,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+def ray_env():
+    return dict(
+        os.environ,
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+        DASHBOARD_METRIC_PORT="0",
+        AUTOSCALER_METRIC_PORT="0",
+        RAY_USAGE_STATS_ENABLED="0",
+        # Without it Ray swaps `--node-ip-address 127.0.0.1` for the host's
+        # reachable address and binds its gRPC servers to every interface;
+        # with it (Ray's single-machine mode) every port is on 127.0.0.1.
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        # A job whose supervisor cannot be scheduled fails after this
+        # (Ray's default is 15 minutes); short, to record that reply.
+        RAY_JOB_START_TIMEOUT_SECONDS="15",
+    )
+
+
 class Head:
-    def __init__(self):
+    def __init__(self, num_gpus=4):
+        # One node only: Ray refuses a second node in single-machine mode
+        # (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), and without that mode it
+        # listens on every interface. A dead node is stood in for by a
+        # killed supervisor (the same JOB_SUPERVISOR_ACTOR_DIED path).
         self.temp = tempfile.mkdtemp(prefix="vg-ray-", dir="/tmp")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(
-            os.environ,
-            RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
-            DASHBOARD_METRIC_PORT="0",
-            AUTOSCALER_METRIC_PORT="0",
-            RAY_USAGE_STATS_ENABLED="0",
-            # Without it Ray swaps `--node-ip-address 127.0.0.1` for the host's
-            # reachable address and binds its gRPC servers to every interface;
-            # with it (Ray's single-machine mode) every port is on 127.0.0.1.
-            RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-            # A job whose supervisor cannot be scheduled fails after this
-            # (Ray's default is 15 minutes); short, to record that reply.
-            RAY_JOB_START_TIMEOUT_SECONDS="15",
-        )
         argv = [
-            RAY, "start", "--head", "--block", "--num-cpus=2", "--num-gpus=4",
+            RAY, "start", "--head", "--block", "--num-cpus=2", f"--num-gpus={num_gpus}",
             "--port", "0", "--node-ip-address", "127.0.0.1",
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.port),
             "--dashboard-agent-listen-port", "0",
@@ -68,7 +75,7 @@ class Head:
         self.log = open(os.path.join(self.temp, "head.log"), "w")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            argv, env=ray_env(), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -98,9 +105,34 @@ class Head:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        # Ray's workers lead process groups of their own and outlive the
+        # head; each names the temp dir on its command line.
+        kill_mentioning(self.temp)
         elapsed = time.monotonic() - started
         shutil.rmtree(self.temp, ignore_errors=True)
         return elapsed
+
+
+def kill_mentioning(temp):
+    for _ in range(50):
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if temp in cmdline:
+                pids.append(int(entry))
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
 
 
 def http(method, url, body=None, raw=None, content_type="application/json"):
@@ -132,8 +164,8 @@ def main():
         record(out, head, version, timings)
     finally:
         timings["head_stop_s"] = head.stop()
-        (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-        print(json.dumps(timings), file=sys.stderr)
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print(json.dumps(timings), file=sys.stderr)
 
 
 def record(out, head, version, timings):
