@@ -226,6 +226,7 @@ fn dependencies_only_point_down_the_layers() {
         ("grid-predict", 1),
         ("grid-bench", 2),
         ("grid-container", 2),
+        ("grid-ray", 2),
         ("grid-search", 3),
         ("vllm-grid", 4),
     ]
