@@ -51,6 +51,19 @@ pub fn render_table(report: &BatteryReport) -> String {
                 r.server_confirms_hits
                     .map_or("unknown", |c| if c { "yes" } else { "no" })
             ),
+            (Some(BenchmarkDetails::KvCachePressure(r)), _) => format!(
+                "accel x{} [{}, {}] cold {} ms warm {} ms, warm hits {}%, {} of {} KV tokens, preemptions {}",
+                number(r.acceleration.map(|e| e.median), 2),
+                number(r.acceleration.map(|e| e.ci95_low), 2),
+                number(r.acceleration.map(|e| e.ci95_high), 2),
+                number(r.cold_ttft_ms, 1),
+                number(r.warm_ttft_ms, 1),
+                number(r.warm_hit_rate.map(|rate| rate * 100.0), 1),
+                r.workload_tokens.map_or("?".to_string(), |t| t.to_string()),
+                r.kv_capacity_tokens
+                    .map_or("?".to_string(), |t| t.to_string()),
+                r.preemptions.map_or("?".to_string(), |t| t.to_string())
+            ),
             (Some(BenchmarkDetails::LongConversation(r)), _) => format!(
                 "TTFT turns {}-{} {} ms -> turns {}-{} {} ms ({}%)",
                 r.early_turns[0],
@@ -124,6 +137,13 @@ pub fn render_table(report: &BatteryReport) -> String {
         headline.requests_failed,
         headline.request_error_rate * 100.0
     );
+    for (name, check) in &headline.disturbed {
+        let _ = writeln!(
+            out,
+            "disturbed: {name}: client mean TTFT {:.1} ms against the server's {:.1} ms; its latencies reflect the host",
+            check.client_mean_ttft_ms, check.server_mean_ttft_ms
+        );
+    }
     if headline.requests_without_token_counts > 0 {
         let _ = writeln!(
             out,
