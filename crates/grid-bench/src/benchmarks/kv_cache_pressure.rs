@@ -22,7 +22,7 @@
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::kv_cache::CacheEffect;
+use super::kv_cache::{CacheEffect, verdict};
 use super::{Cancelled, Context, FailedTurn, filler, required_samples};
 use crate::config::BenchmarkName;
 use crate::metrics::{MetricsDelta, MetricsSnapshot};
@@ -264,19 +264,10 @@ impl KvCachePressureReport {
         // include every client of the server, so they decide only when
         // usage is silent.
         self.server_confirms_hits = from_usage.or(from_counters);
-        let accelerated = self
-            .acceleration
-            .map(|estimate| estimate.ci95_low > self.effect_threshold);
-        let median = self.acceleration.map_or(f64::NAN, |e| e.median);
-        self.cache_effect = match (accelerated, self.server_confirms_hits) {
-            (Some(true), Some(true)) => CacheEffect::Confirmed,
-            (Some(true), Some(false)) => CacheEffect::Disagreement {
-                explanation: format!(
-                    "warm turns are x{median:.2} faster but the server reports no prefix-cache hits; the speed-up has another cause"
-                ),
-            },
-            (Some(true), None) => CacheEffect::Unverified,
-            _ => CacheEffect::NotObserved,
-        };
+        self.cache_effect = verdict(
+            self.acceleration,
+            self.effect_threshold,
+            self.server_confirms_hits,
+        );
     }
 }
