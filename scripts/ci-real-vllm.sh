@@ -14,7 +14,11 @@
 #   4. report    scripts/real-vllm/check_report.py on the run: a champion,
 #                prefix-caching configs accelerated and confirmed by the
 #                server's counters, the failing config diagnosed with the
-#                expected class, real metric names read.
+#                expected class, real metric names read, and the pressured
+#                KV-cache workload (8 concurrent conversations) separating
+#                pressure_kv_8m (8 MiB of KV cache) from chunked-on_prefix-on
+#                (1 GiB): lower warm hit rate and acceleration (one server
+#                more, about a minute of the tier).
 #   5. predict   scripts/real-vllm/check_prediction.py: the memory
 #                prediction of each searched config (recorded in its result)
 #                against the `CPU KV cache size: N tokens` its server logged

@@ -1,6 +1,6 @@
 //! The benchmark battery of vllm-grid: a streaming client for
 //! OpenAI-compatible vLLM endpoints, `/metrics` scraping,
-//! `nvidia-smi` sampling and seven benchmarks that each measure a quantity
+//! `nvidia-smi` sampling and eight benchmarks that each measure a quantity
 //! by a written definition (see the crate README). Statistics and the
 //! bootstrap are grid-core's; progress is reported as [`BatteryEvent`]s.
 
@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod gpu;
 pub mod grading;
 pub mod metrics;
+pub mod noise;
 pub mod openai;
 pub mod probe;
 pub mod progress;

@@ -15,6 +15,9 @@ pub const KV_CACHE_USAGE: &str = "vllm:kv_cache_usage_perc";
 pub const PREEMPTIONS: &str = "vllm:num_preemptions_total";
 pub const REQUESTS_RUNNING: &str = "vllm:num_requests_running";
 pub const REQUESTS_WAITING: &str = "vllm:num_requests_waiting";
+pub const TTFT_SECONDS_SUM: &str = "vllm:time_to_first_token_seconds_sum";
+pub const TTFT_SECONDS_COUNT: &str = "vllm:time_to_first_token_seconds_count";
+pub const CACHE_CONFIG_INFO: &str = "vllm:cache_config_info";
 
 /// One sample line: `name{labels} value [timestamp]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +129,30 @@ pub struct MetricsSnapshot {
     pub num_preemptions_total: Option<f64>,
     pub num_requests_running: Option<f64>,
     pub num_requests_waiting: Option<f64>,
+    /// `vllm:time_to_first_token_seconds` sum and count: the server's own
+    /// TTFT, for the noise guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_seconds_sum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_seconds_count: Option<f64>,
+    /// `num_gpu_blocks × block_size` of `vllm:cache_config_info` (summed
+    /// over engines): the tokens the KV cache holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_capacity_tokens: Option<u64>,
+}
+
+/// `num_gpu_blocks × block_size` from one `vllm:cache_config_info` sample;
+/// `None` when a label is absent or not a number (`"None"` before the
+/// engine has profiled).
+fn kv_capacity(sample: &Sample) -> Option<u64> {
+    let label = |key: &str| -> Option<u64> {
+        sample
+            .labels
+            .iter()
+            .find(|(name, _)| name == key)
+            .and_then(|(_, value)| value.parse().ok())
+    };
+    label("num_gpu_blocks")?.checked_mul(label("block_size")?)
 }
 
 impl MetricsSnapshot {
@@ -140,6 +167,8 @@ impl MetricsSnapshot {
                     | PREEMPTIONS
                     | REQUESTS_RUNNING
                     | REQUESTS_WAITING
+                    | TTFT_SECONDS_SUM
+                    | TTFT_SECONDS_COUNT
             ) {
                 *sums.entry(sample.name.as_str()).or_insert(0.0) += sample.value;
             }
@@ -158,6 +187,14 @@ impl MetricsSnapshot {
             num_preemptions_total: sums.get(PREEMPTIONS).copied(),
             num_requests_running: sums.get(REQUESTS_RUNNING).copied(),
             num_requests_waiting: sums.get(REQUESTS_WAITING).copied(),
+            ttft_seconds_sum: sums.get(TTFT_SECONDS_SUM).copied(),
+            ttft_seconds_count: sums.get(TTFT_SECONDS_COUNT).copied(),
+            kv_capacity_tokens: samples
+                .iter()
+                .filter(|s| s.name == CACHE_CONFIG_INFO)
+                .map(kv_capacity)
+                .reduce(|a, b| a.zip(b).map(|(a, b)| a + b))
+                .flatten(),
         }
     }
 
@@ -178,6 +215,11 @@ pub struct MetricsDelta {
     /// hits / queries; `None` without queries.
     pub prefix_cache_hit_rate: Option<f64>,
     pub preemptions: Option<f64>,
+    /// The server's mean TTFT over the benchmark, from the deltas of
+    /// `vllm:time_to_first_token_seconds_sum` / `_count`; `None` without
+    /// both or without a request counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_mean_ttft_ms: Option<f64>,
     /// Why a scrape failed, when one did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scrape_errors: Vec<String>,
@@ -202,6 +244,10 @@ impl MetricsDelta {
             prefix_cache_hits: hits,
             prefix_cache_hit_rate: hit_rate,
             preemptions: counter(|s| s.num_preemptions_total),
+            server_mean_ttft_ms: counter(|s| s.ttft_seconds_sum)
+                .zip(counter(|s| s.ttft_seconds_count))
+                .filter(|(_, count)| *count > 0.0)
+                .map(|(sum, count)| sum / count * 1000.0),
             before,
             after,
             scrape_errors: Vec::new(),

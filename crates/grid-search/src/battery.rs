@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use grid_bench::{
     BatteryConfig, BatteryError, BatteryEvent, BatteryProgress, BatteryReport, BenchmarkDetails,
-    Endpoint, OutcomeStatus, RunOptions,
+    BenchmarkName, Endpoint, OutcomeStatus, RunOptions,
 };
 use tokio::sync::mpsc;
 
 use crate::SearchError;
 use crate::progress::{Progress, SearchEvent};
-use crate::store::Measurement;
+use crate::store::{Disturbance, Measurement, PressureMeasurement};
 
 /// Deserialise the plan's `battery` object; errors name the path as
 /// `battery.<field>`.
@@ -97,10 +97,43 @@ pub fn measurement(report: &BatteryReport) -> Measurement {
         benchmarks_failed: failed,
         acceleration_samples: samples,
         bootstrap_resamples: Some(report.config.bootstrap_resamples),
-        // Filled in by the pressured benchmark and the noise guard (issue 11).
-        kv_cache_pressure: None,
-        disturbed: Vec::new(),
+        kv_cache_pressure: pressure(report),
+        disturbed: headline
+            .disturbed
+            .iter()
+            .map(|(name, check)| Disturbance {
+                benchmark: name.as_str().to_string(),
+                client_mean_ttft_ms: check.client_mean_ttft_ms,
+                server_mean_ttft_ms: check.server_mean_ttft_ms,
+            })
+            .collect(),
     }
+}
+
+/// The pressured workload's figures; `None` when it did not run. A run that
+/// gave no number keeps what the server said (capacity, preemptions), with
+/// the acceleration absent, never zero.
+fn pressure(report: &BatteryReport) -> Option<PressureMeasurement> {
+    let outcome = report.outcome(BenchmarkName::KvCachePressure)?;
+    let Some(BenchmarkDetails::KvCachePressure(details)) = &outcome.details else {
+        return None;
+    };
+    let headline = &report.headline;
+    let completed = outcome.completed();
+    Some(PressureMeasurement {
+        acceleration: headline.pressure_acceleration.filter(|_| completed),
+        acceleration_samples: if completed {
+            headline.pressure_acceleration_samples.clone()
+        } else {
+            Vec::new()
+        },
+        warm_hit_rate: details.warm_hit_rate,
+        warm_ttft_ms: details.warm_ttft_ms,
+        cold_ttft_ms: details.cold_ttft_ms,
+        preemptions: details.preemptions,
+        kv_capacity_tokens: details.kv_capacity_tokens.or(headline.kv_capacity_tokens),
+        cache_confirmed_by_server: details.server_confirms_hits,
+    })
 }
 
 /// Runs the battery on its own thread ([`grid_bench::run_battery_isolated`])

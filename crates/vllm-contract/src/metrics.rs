@@ -18,6 +18,12 @@ pub const REQUIRED_METRICS: &[&str] = &[
     "vllm:num_requests_waiting",
     "vllm:num_preemptions_total",
     "vllm:time_to_first_token_seconds_bucket",
+    // The noise guard's server-side mean TTFT: the deltas of sum over count.
+    "vllm:time_to_first_token_seconds_sum",
+    "vllm:time_to_first_token_seconds_count",
+    // The KV capacity (num_gpu_blocks x block_size) the pressured
+    // workload's report shows beside each config.
+    "vllm:cache_config_info",
     "vllm:inter_token_latency_seconds_bucket",
     "vllm:e2e_request_latency_seconds_bucket",
     "vllm:prompt_tokens_total",
@@ -34,7 +40,28 @@ pub(crate) async fn metric_names(p: &Probe<'_>) -> Result<(), ContractError> {
         .collect();
     shape(C, missing.is_empty(), || {
         format!("missing metrics: {missing:?}")
-    })
+    })?;
+    // The capacity is read from two labels; both must be numbers.
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("vllm:cache_config_info{"))
+        .unwrap_or_default();
+    // Exact keys: `mamba_block_size` or `_block_size_resolved` are not it.
+    let numeric = |key: &str| {
+        info.split(['{', ',', '}'])
+            .filter_map(|label| label.split_once('='))
+            .find(|(name, _)| name.trim() == key)
+            .is_some_and(|(_, value)| value.trim_matches('"').parse::<u64>().is_ok())
+    };
+    shape(
+        C,
+        numeric("num_gpu_blocks") && numeric("block_size"),
+        || {
+            format!(
+                "vllm:cache_config_info lacks numeric num_gpu_blocks and block_size labels: {info}"
+            )
+        },
+    )
 }
 
 /// Sums a counter's samples (all label sets) in a Prometheus text.

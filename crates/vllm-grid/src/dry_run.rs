@@ -29,6 +29,23 @@ const API_KEY_VARIABLE: &str = "VLLM_API_KEY";
 /// 12-config grid finishes in about two minutes on a 2-core machine against
 /// the simulator at `--sim-time-scale 0.02`. Keys the plan's own `battery`
 /// section sets are laid over these.
+///
+/// `kv_cache_pressure` is not shrunk here: its size is the plan's (the
+/// shipped plan's 16 conversations × 12 turns, about 185k tokens of history
+/// in the end, between the simulated box's KV capacities at
+/// gpu-memory-utilization 0.85 and 0.90), so the dry run measures the same
+/// workload as the real search and the memory axis decides it.
+///
+/// Why the time scale stays 0.02 (profiles/sim.yml): the client's mean TTFT
+/// exceeds the server's own by a share that barely falls with the scale on
+/// a loaded 2-core host (the pressured workload: 27 % at 0.02, 17 % at 0.1,
+/// 14.5 % at 0.5, load average 7–10), because the gap is the client and
+/// the simulator's front end competing for the same two cores, which a
+/// slower simulated model only stretches. A scale that made it 2 % would
+/// make the dry run hours long; instead the noise guard marks those
+/// benchmarks `disturbed` with both figures, and the champion criterion
+/// rests on the pressured figure, whose gaps between configs (×18 against
+/// ×7 against ×1) are far beyond that noise.
 pub fn dry_run_battery() -> serde_json::Value {
     // The study's counts where they are cheap on a time-scaled simulator
     // (kv_cache 5 x 5, 15-turn conversations x 3, 20 stability requests with
@@ -39,6 +56,9 @@ pub fn dry_run_battery() -> serde_json::Value {
         "request_timeout_s": 20.0,
         "min_successful_samples": 3,
         "bootstrap_resamples": 500,
+        // The simulator's front end costs microseconds, not real vLLM's
+        // 17–45 ms: any excess past 2 ms (and 10 %) is the host.
+        "noise_guard": { "max_excess_ms": 2.0 },
         "kv_cache": { "iterations": 5, "turns": 5, "prefix_words": 1500, "turn_words": 12,
                       "max_tokens": 16, "equal_length_variant": true },
         "long_conversation": { "iterations": 3, "turns": 15, "user_words": 30, "max_tokens": 24 },

@@ -277,30 +277,41 @@ impl KvCacheReport {
         // Usage is per request and exact; the counters include every
         // client of the server, so they only decide when usage is silent.
         self.server_confirms_hits = from_usage.or(from_metrics);
-        let accelerated = self
-            .acceleration
-            .map(|estimate| estimate.ci95_low > self.effect_threshold);
-        self.cache_effect = match (accelerated, self.server_confirms_hits) {
-            (Some(true), Some(true)) => CacheEffect::Confirmed,
-            (Some(true), Some(false)) => CacheEffect::Disagreement {
-                explanation: format!(
-                    "warm turns are x{:.2} faster but the server reports no prefix-cache hits; the speed-up has another cause",
-                    self.acceleration.map_or(f64::NAN, |e| e.median)
-                ),
-            },
-            (Some(true), None) => CacheEffect::Unverified,
-            (Some(false), Some(true)) => CacheEffect::Disagreement {
-                explanation: format!(
-                    "the server reports prefix-cache hits but warm turns are only x{:.2} faster (threshold x{:.2})",
-                    self.acceleration.map_or(f64::NAN, |e| e.median),
-                    self.effect_threshold
-                ),
-            },
-            _ => CacheEffect::NotObserved,
-        };
+        self.cache_effect = verdict(
+            self.acceleration,
+            self.effect_threshold,
+            self.server_confirms_hits,
+        );
     }
 
     pub fn claims_cache_effect(&self) -> bool {
         matches!(self.cache_effect, CacheEffect::Confirmed)
+    }
+}
+
+/// The verdict from the latency and the server's evidence, for both KV-cache
+/// benchmarks: an effect is claimed only when the interval's low end clears
+/// the threshold *and* the server reports hits.
+pub(crate) fn verdict(
+    acceleration: Option<Estimate>,
+    threshold: f64,
+    server_confirms_hits: Option<bool>,
+) -> CacheEffect {
+    let accelerated = acceleration.map(|estimate| estimate.ci95_low > threshold);
+    let median = acceleration.map_or(f64::NAN, |e| e.median);
+    match (accelerated, server_confirms_hits) {
+        (Some(true), Some(true)) => CacheEffect::Confirmed,
+        (Some(true), Some(false)) => CacheEffect::Disagreement {
+            explanation: format!(
+                "warm turns are x{median:.2} faster but the server reports no prefix-cache hits; the speed-up has another cause"
+            ),
+        },
+        (Some(true), None) => CacheEffect::Unverified,
+        (Some(false), Some(true)) => CacheEffect::Disagreement {
+            explanation: format!(
+                "the server reports prefix-cache hits but warm turns are only x{median:.2} faster (threshold x{threshold:.2})"
+            ),
+        },
+        _ => CacheEffect::NotObserved,
     }
 }

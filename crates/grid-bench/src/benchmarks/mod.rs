@@ -1,7 +1,8 @@
-//! The seven benchmarks and what they share.
+//! The eight benchmarks and what they share.
 
 pub mod concurrency;
 pub mod kv_cache;
+pub mod kv_cache_pressure;
 pub mod long_conversation;
 pub mod reasoning;
 pub mod stability;

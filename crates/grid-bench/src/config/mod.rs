@@ -19,16 +19,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use sections::{
-    ConcurrencyConfig, GpuProfileConfig, KvCacheConfig, LongConversationConfig, ReasoningConfig,
+    ConcurrencyConfig, GpuProfileConfig, KvCacheConfig, KvCachePressureConfig,
+    LongConversationConfig, MAX_PRESSURE_CONVERSATIONS, NoiseGuardConfig, ReasoningConfig,
     SloConfig, StabilityConfig, ToolCallingConfig,
 };
 pub use validate::{ConfigError, MAX_CONCURRENCY_LEVEL, MAX_SECONDS};
 
-/// The seven benchmarks, in the order the battery runs them.
+/// The eight benchmarks, in the order the battery runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BenchmarkName {
     KvCache,
+    KvCachePressure,
     LongConversation,
     Reasoning,
     ToolCalling,
@@ -38,8 +40,9 @@ pub enum BenchmarkName {
 }
 
 impl BenchmarkName {
-    pub const ALL: [BenchmarkName; 7] = [
+    pub const ALL: [BenchmarkName; 8] = [
         BenchmarkName::KvCache,
+        BenchmarkName::KvCachePressure,
         BenchmarkName::LongConversation,
         BenchmarkName::Reasoning,
         BenchmarkName::ToolCalling,
@@ -51,6 +54,7 @@ impl BenchmarkName {
     pub fn as_str(self) -> &'static str {
         match self {
             BenchmarkName::KvCache => "kv_cache",
+            BenchmarkName::KvCachePressure => "kv_cache_pressure",
             BenchmarkName::LongConversation => "long_conversation",
             BenchmarkName::Reasoning => "reasoning",
             BenchmarkName::ToolCalling => "tool_calling",
@@ -69,7 +73,7 @@ impl fmt::Display for BenchmarkName {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown benchmark {given:?}: expected one of kv_cache, long_conversation, reasoning, tool_calling, stability, concurrency, gpu_profile"
+    "unknown benchmark {given:?}: expected one of kv_cache, kv_cache_pressure, long_conversation, reasoning, tool_calling, stability, concurrency, gpu_profile"
 )]
 pub struct UnknownBenchmark {
     pub given: String,
@@ -93,7 +97,7 @@ impl FromStr for BenchmarkName {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatteryConfig {
-    /// Which benchmarks run (all seven by default). `RunOptions::only`
+    /// Which benchmarks run (all eight by default). `RunOptions::only`
     /// narrows this further.
     pub enabled: Vec<BenchmarkName>,
     /// Send to `[DONE]`, at most, per request (seconds).
@@ -119,7 +123,10 @@ pub struct BatteryConfig {
     pub bootstrap_resamples: usize,
     /// Service-level objectives for goodput (requests meeting all of them).
     pub slo: SloConfig,
+    /// When a benchmark's client TTFT is too far above the server's own.
+    pub noise_guard: NoiseGuardConfig,
     pub kv_cache: KvCacheConfig,
+    pub kv_cache_pressure: KvCachePressureConfig,
     pub long_conversation: LongConversationConfig,
     pub reasoning: ReasoningConfig,
     pub tool_calling: ToolCallingConfig,
@@ -140,7 +147,9 @@ impl Default for BatteryConfig {
             min_successful_samples: 3,
             bootstrap_resamples: grid_core::DEFAULT_RESAMPLES,
             slo: SloConfig::default(),
+            noise_guard: NoiseGuardConfig::default(),
             kv_cache: KvCacheConfig::default(),
+            kv_cache_pressure: KvCachePressureConfig::default(),
             long_conversation: LongConversationConfig::default(),
             reasoning: ReasoningConfig::default(),
             tool_calling: ToolCallingConfig::default(),
@@ -200,6 +209,14 @@ impl BatteryConfig {
                 turn_words: 10,
                 max_tokens: 8,
                 ..KvCacheConfig::default()
+            },
+            kv_cache_pressure: KvCachePressureConfig {
+                conversations: 4,
+                turns: 3,
+                opening_words: 300,
+                turn_words: 20,
+                max_tokens: 8,
+                ..KvCachePressureConfig::default()
             },
             long_conversation: LongConversationConfig {
                 iterations: 1,

@@ -56,6 +56,80 @@ impl Default for KvCacheConfig {
     }
 }
 
+/// The pressured KV-cache workload: many conversations at once, each with
+/// a long, growing history, so the share of memory given to the KV cache
+/// decides how much of each history is still cached at its next turn.
+///
+/// The text comes from `text_seed` alone (and a run tag of fixed length), so
+/// every config of a search gets the same workload: the same prompts, the
+/// same lengths, in the same order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvCachePressureConfig {
+    /// Conversations in flight at once (1..=64).
+    pub conversations: usize,
+    /// Rounds: in each, every conversation sends its whole history plus a
+    /// new user message. Round 1 is cold, rounds 2.. are warm.
+    pub turns: usize,
+    /// Words of each conversation's opening message (about 1.3 tokens per
+    /// word), unique per conversation.
+    pub opening_words: usize,
+    /// Words of each later user message.
+    pub turn_words: usize,
+    pub max_tokens: u32,
+    /// Seeds the text; the battery's own seed does not enter it.
+    pub text_seed: u64,
+}
+
+/// The most conversations the pressured workload runs at once.
+pub const MAX_PRESSURE_CONVERSATIONS: usize = 64;
+
+impl Default for KvCachePressureConfig {
+    fn default() -> Self {
+        // The study's use case in a size a GPU box runs in minutes: 16
+        // agents, 12 turns, about 2.6k tokens of opening each and 200 per
+        // turn, so the histories end near 100k tokens in all.
+        Self {
+            conversations: 16,
+            turns: 12,
+            opening_words: 2000,
+            turn_words: 150,
+            max_tokens: 64,
+            text_seed: 20240601,
+        }
+    }
+}
+
+/// The noise guard: a benchmark whose client-side mean TTFT exceeds the
+/// server's own (from `vllm:time_to_first_token_seconds` sum and count)
+/// by more than both bounds is marked `disturbed`.
+///
+/// Both must be exceeded, because the client's path has a fixed cost and a
+/// share: real vLLM's Python front end (HTTP, SSE, detokenising) adds
+/// 17–45 ms to its own TTFT on an idle host, which is 1.5–9 % of the
+/// pressured workload's 0.3–1.2 s TTFTs but 10–25 % of a 100 ms TTFT. So the
+/// defaults (10 %, 50 ms) clear that path whatever the TTFT and still catch
+/// a host that doubles it on long prompts. The simulator's front end costs
+/// microseconds, so the dry run sets the floor to 2 ms
+/// (`vllm_grid::dry_run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoiseGuardConfig {
+    /// The client's excess over the server's mean, as a share of it.
+    pub max_excess_share: f64,
+    /// The client's excess over the server's mean, in milliseconds.
+    pub max_excess_ms: f64,
+}
+
+impl Default for NoiseGuardConfig {
+    fn default() -> Self {
+        Self {
+            max_excess_share: 0.10,
+            max_excess_ms: 50.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LongConversationConfig {

@@ -62,6 +62,38 @@ impl BatteryConfig {
                 "needs iterations >= 1 and turns >= 2 (turn 1 is the cold one)",
             );
         }
+        let pressure = &self.kv_cache_pressure;
+        if pressure.conversations == 0 || pressure.conversations > super::MAX_PRESSURE_CONVERSATIONS
+        {
+            return error(
+                "kv_cache_pressure.conversations",
+                "must be between 1 and 64",
+            );
+        }
+        if pressure.turns < 2 {
+            return error(
+                "kv_cache_pressure.turns",
+                "must be at least 2 (turn 1 is the cold one)",
+            );
+        }
+        if pressure.max_tokens == 0 {
+            return error("kv_cache_pressure.max_tokens", "must be at least 1");
+        }
+        let guard = &self.noise_guard;
+        if !(guard.max_excess_share.is_finite() && guard.max_excess_share >= 0.0) {
+            return error(
+                "noise_guard.max_excess_share",
+                "must be a finite share of at least 0 (0.1 = 10 %)",
+            );
+        }
+        if !(guard.max_excess_ms.is_finite()
+            && (0.0..=MAX_SECONDS * 1000.0).contains(&guard.max_excess_ms))
+        {
+            return error(
+                "noise_guard.max_excess_ms",
+                "must be a finite number of milliseconds of at least 0",
+            );
+        }
         if self.long_conversation.iterations == 0 || self.long_conversation.turns < 3 {
             return error(
                 "long_conversation",

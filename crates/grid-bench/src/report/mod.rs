@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::benchmarks::concurrency::ConcurrencyReport;
 use crate::benchmarks::kv_cache::KvCacheReport;
+use crate::benchmarks::kv_cache_pressure::KvCachePressureReport;
 use crate::benchmarks::long_conversation::LongConversationReport;
 use crate::benchmarks::reasoning::ReasoningReport;
 use crate::benchmarks::stability::StabilityReport;
@@ -18,6 +19,7 @@ use crate::benchmarks::tool_calling::ToolCallingReport;
 use crate::config::{BatteryConfig, BenchmarkName};
 use crate::gpu::GpuProfile;
 use crate::metrics::MetricsDelta;
+use crate::noise::NoiseCheck;
 use grid_core::Estimate;
 
 pub use failures::{FailureReason, FailureTally, TOP_FAILURE_REASONS};
@@ -70,6 +72,7 @@ impl OutcomeStatus {
 #[serde(tag = "benchmark", rename_all = "snake_case")]
 pub enum BenchmarkDetails {
     KvCache(KvCacheReport),
+    KvCachePressure(Box<KvCachePressureReport>),
     LongConversation(Box<LongConversationReport>),
     Reasoning(ReasoningReport),
     ToolCalling(ToolCallingReport),
@@ -99,6 +102,14 @@ pub struct BenchmarkOutcome {
     pub requests_without_token_counts: u64,
     /// `/metrics` before/after deltas; `None` when not scraped.
     pub server_metrics: Option<MetricsDelta>,
+    /// The client's mean TTFT against the server's own (the noise guard);
+    /// `None` when the benchmark is not guarded or a mean is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_guard: Option<NoiseCheck>,
+    /// Set when the noise guard found the client's TTFT too far above the
+    /// server's: the host, not the server, shaped these latencies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disturbed: bool,
     pub details: Option<BenchmarkDetails>,
 }
 
@@ -183,6 +194,23 @@ pub struct Headline {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acceleration_samples: Vec<f64>,
     pub bootstrap_resamples: Option<usize>,
+    /// kv_cache_pressure: its acceleration (median over conversations with
+    /// the bootstrap interval) and the per-conversation values behind it.
+    pub pressure_acceleration: Option<Estimate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pressure_acceleration_samples: Vec<f64>,
+    pub pressure_warm_hit_rate: Option<f64>,
+    pub pressure_warm_ttft_ms: Option<f64>,
+    pub pressure_cold_ttft_ms: Option<f64>,
+    pub pressure_preemptions: Option<u64>,
+    pub pressure_cache_confirmed_by_server: Option<bool>,
+    /// The server's KV capacity in tokens, and what the pressured workload
+    /// needed to keep every history.
+    pub kv_capacity_tokens: Option<u64>,
+    pub pressure_workload_tokens: Option<u64>,
+    /// The benchmarks the noise guard marked, with both means.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disturbed: Vec<(BenchmarkName, NoiseCheck)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,10 +261,37 @@ impl Headline {
                 None => headline.benchmarks_completed.push(outcome.name),
                 Some(summary) => headline.benchmarks_failed.push((outcome.name, summary)),
             }
+            // Any benchmark's scrape shows the capacity: it is the server's,
+            // not the workload's.
+            if headline.kv_capacity_tokens.is_none() {
+                headline.kv_capacity_tokens = outcome
+                    .server_metrics
+                    .as_ref()
+                    .and_then(|metrics| metrics.after.as_ref().or(metrics.before.as_ref()))
+                    .and_then(|snapshot| snapshot.kv_capacity_tokens);
+            }
+            if let Some(check) = outcome.noise_guard.as_ref().filter(|_| outcome.disturbed) {
+                headline.disturbed.push((outcome.name, check.clone()));
+            }
             if !outcome.completed() {
                 continue;
             }
             match &outcome.details {
+                Some(BenchmarkDetails::KvCachePressure(report)) => {
+                    headline.pressure_acceleration = report.acceleration;
+                    headline.pressure_acceleration_samples = report
+                        .conversations
+                        .iter()
+                        .filter_map(|conversation| conversation.acceleration)
+                        .filter(|value| value.is_finite())
+                        .collect();
+                    headline.pressure_warm_hit_rate = report.warm_hit_rate;
+                    headline.pressure_warm_ttft_ms = report.warm_ttft_ms;
+                    headline.pressure_cold_ttft_ms = report.cold_ttft_ms;
+                    headline.pressure_preemptions = report.preemptions;
+                    headline.pressure_cache_confirmed_by_server = report.server_confirms_hits;
+                    headline.pressure_workload_tokens = report.workload_tokens;
+                }
                 Some(BenchmarkDetails::KvCache(report)) => {
                     headline.kv_cache_acceleration = report.acceleration;
                     headline.acceleration_samples = report

@@ -10,6 +10,16 @@ fn number(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
+/// `x5.20 [4.10, 6.30]`, or dashes without an estimate.
+fn acceleration(estimate: Option<grid_core::Estimate>) -> String {
+    format!(
+        "x{} [{}, {}]",
+        number(estimate.map(|e| e.median), 2),
+        number(estimate.map(|e| e.ci95_low), 2),
+        number(estimate.map(|e| e.ci95_high), 2)
+    )
+}
+
 /// The short human table for stdout.
 pub fn render_table(report: &BatteryReport) -> String {
     let mut out = String::new();
@@ -42,14 +52,23 @@ pub fn render_table(report: &BatteryReport) -> String {
             (_, OutcomeStatus::Failed { error }) => error.clone(),
             _ if reasons.is_some() => reasons.unwrap_or_default(),
             (Some(BenchmarkDetails::KvCache(r)), _) => format!(
-                "accel x{} [{}, {}] miss {} ms hit {} ms, server hits: {}",
-                number(r.acceleration.map(|e| e.median), 2),
-                number(r.acceleration.map(|e| e.ci95_low), 2),
-                number(r.acceleration.map(|e| e.ci95_high), 2),
+                "accel {} miss {} ms hit {} ms, server hits: {}",
+                acceleration(r.acceleration),
                 number(r.ttft_miss_ms, 1),
                 number(r.ttft_hit_ms, 1),
                 r.server_confirms_hits
                     .map_or("unknown", |c| if c { "yes" } else { "no" })
+            ),
+            (Some(BenchmarkDetails::KvCachePressure(r)), _) => format!(
+                "accel {} cold {} ms warm {} ms, warm hits {}%, {} of {} KV tokens, preemptions {}",
+                acceleration(r.acceleration),
+                number(r.cold_ttft_ms, 1),
+                number(r.warm_ttft_ms, 1),
+                number(r.warm_hit_rate.map(|rate| rate * 100.0), 1),
+                r.workload_tokens.map_or("?".to_string(), |t| t.to_string()),
+                r.kv_capacity_tokens
+                    .map_or("?".to_string(), |t| t.to_string()),
+                r.preemptions.map_or("?".to_string(), |t| t.to_string())
             ),
             (Some(BenchmarkDetails::LongConversation(r)), _) => format!(
                 "TTFT turns {}-{} {} ms -> turns {}-{} {} ms ({}%)",
@@ -124,6 +143,13 @@ pub fn render_table(report: &BatteryReport) -> String {
         headline.requests_failed,
         headline.request_error_rate * 100.0
     );
+    for (name, check) in &headline.disturbed {
+        let _ = writeln!(
+            out,
+            "disturbed: {name}: client mean TTFT {:.1} ms against the server's {:.1} ms; its latencies reflect the host",
+            check.client_mean_ttft_ms, check.server_mean_ttft_ms
+        );
+    }
     if headline.requests_without_token_counts > 0 {
         let _ = writeln!(
             out,

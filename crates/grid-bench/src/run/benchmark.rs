@@ -13,6 +13,7 @@ use crate::benchmarks::{self, Cancelled, Context};
 use crate::client::{Client, RequestRecord};
 use crate::config::{BatteryConfig, BenchmarkName};
 use crate::metrics::{MetricsDelta, MetricsSnapshot};
+use crate::noise;
 use crate::progress::BatteryProgress;
 use crate::report::{BenchmarkDetails, BenchmarkOutcome, FailureTally, OutcomeStatus};
 
@@ -40,6 +41,10 @@ struct Counted {
     total: u64,
     failures: FailureTally,
     without_token_counts: u64,
+    /// Successful requests with a TTFT, and their sum: the client's mean
+    /// for the noise guard.
+    ttft_count: u64,
+    ttft_sum_ms: f64,
 }
 
 pub(super) async fn run_one(
@@ -61,6 +66,10 @@ pub(super) async fn run_one(
             }
             if record.lacks_token_counts() {
                 counted.without_token_counts += 1;
+            }
+            if let Some(ttft) = record.ttft_ms.filter(|_| record.succeeded()) {
+                counted.ttft_count += 1;
+                counted.ttft_sum_ms += ttft;
             }
             // The aggregator outlives every benchmark; it is gone only when
             // the run itself is being torn down.
@@ -109,8 +118,10 @@ pub(super) async fn run_one(
             successful,
             required,
         } => {
-            if let BenchmarkDetails::KvCache(report) = details.as_mut() {
-                report.cross_check(Some(&delta));
+            match details.as_mut() {
+                BenchmarkDetails::KvCache(report) => report.cross_check(Some(&delta)),
+                BenchmarkDetails::KvCachePressure(report) => report.cross_check(&delta),
+                _ => {}
             }
             let status = if timed_out.load(Ordering::Relaxed) {
                 OutcomeStatus::TimedOut {
@@ -130,6 +141,16 @@ pub(super) async fn run_one(
         }
         Ran::Failed { error } => (None, OutcomeStatus::Failed { error }),
     };
+    let noise_guard = if noise::guarded(name) {
+        noise::check(
+            &shared.config.noise_guard,
+            (counted.ttft_count > 0).then(|| counted.ttft_sum_ms / counted.ttft_count as f64),
+            counted.ttft_count,
+            delta.server_mean_ttft_ms,
+        )
+    } else {
+        None
+    };
     let failure_reasons = counted.failures.counts();
     Ok(BenchmarkOutcome {
         name,
@@ -141,6 +162,8 @@ pub(super) async fn run_one(
         top_failures: counted.failures.top(),
         requests_without_token_counts: counted.without_token_counts,
         server_metrics: Some(delta),
+        disturbed: noise_guard.as_ref().is_some_and(|check| check.disturbed),
+        noise_guard,
         details,
     })
 }
@@ -171,6 +194,13 @@ async fn run_details(context: &Context<'_>, name: BenchmarkName) -> Result<Ran, 
         BenchmarkName::KvCache => {
             let (report, good, required) = benchmarks::kv_cache::run(context).await?;
             measured(BenchmarkDetails::KvCache(report), (good, required))
+        }
+        BenchmarkName::KvCachePressure => {
+            let (report, good, required) = benchmarks::kv_cache_pressure::run(context).await?;
+            measured(
+                BenchmarkDetails::KvCachePressure(Box::new(report)),
+                (good, required),
+            )
         }
         BenchmarkName::LongConversation => {
             let (report, good, required) = benchmarks::long_conversation::run(context).await?;
@@ -220,6 +250,9 @@ pub(super) fn expected_requests(config: &BatteryConfig, name: BenchmarkName) -> 
                     } else {
                         0
                     })
+        }
+        BenchmarkName::KvCachePressure => {
+            config.kv_cache_pressure.conversations * config.kv_cache_pressure.turns
         }
         BenchmarkName::LongConversation => {
             config.long_conversation.iterations * config.long_conversation.turns

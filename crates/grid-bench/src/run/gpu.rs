@@ -71,6 +71,8 @@ pub(super) fn outcome(profile: GpuProfile, config: &BatteryConfig) -> BenchmarkO
         top_failures: Vec::new(),
         requests_without_token_counts: 0,
         server_metrics: None,
+        noise_guard: None,
+        disturbed: false,
         details: Some(BenchmarkDetails::GpuProfile(profile)),
     }
 }

@@ -79,7 +79,16 @@ async fn quick_battery_writes_every_output_and_a_consistent_headline() {
     assert_eq!(headline.headline_concurrency, Some(4));
     assert_eq!(headline.tool_call_success_rate, Some(1.0));
     assert!(headline.stability_degradation.is_some());
-    assert_eq!(headline.benchmarks_completed.len(), 6);
+    assert_eq!(headline.benchmarks_completed.len(), 7);
+    // The pressured workload's figures reach the headline, with the
+    // server's KV capacity from vllm:cache_config_info.
+    assert_eq!(
+        headline.pressure_acceleration.map(|e| e.samples),
+        Some(config.kv_cache_pressure.conversations)
+    );
+    assert!(headline.pressure_warm_hit_rate.expect("cached tokens") > 0.5);
+    assert_eq!(headline.pressure_preemptions, Some(0));
+    assert!(headline.kv_capacity_tokens.expect("cache_config_info") > 0);
     assert_eq!(headline.benchmarks_failed.len(), 1);
     assert_eq!(headline.benchmarks_failed[0].0, BenchmarkName::GpuProfile);
     // Reasoning: the simulator thinks with the qwen3 parser; reasoning is

@@ -13,6 +13,7 @@ mod grading;
 mod hostile;
 mod kv_cache;
 mod metrics;
+mod pressure;
 mod probe;
 mod schema;
 mod sse;

@@ -15,7 +15,78 @@ fn recorded_vllm_metrics_give_the_tracked_values() {
             num_preemptions_total: Some(0.0),
             num_requests_running: Some(0.0),
             num_requests_waiting: Some(0.0),
+            ttft_seconds_sum: Some(0.6488730907440186),
+            ttft_seconds_count: Some(20.0),
+            // num_gpu_blocks 8192 x block_size 128, as its
+            // kv_cache_size_tokens label says.
+            kv_capacity_tokens: Some(1_048_576),
         }
+    );
+}
+
+#[test]
+fn the_server_mean_ttft_is_the_delta_of_sum_over_count() {
+    let snapshot = |sum: Option<f64>, count: Option<f64>| MetricsSnapshot {
+        ttft_seconds_sum: sum,
+        ttft_seconds_count: count,
+        ..MetricsSnapshot::default()
+    };
+    check(
+        &[
+            (
+                "two requests, 0.3 s",
+                (Some(1.0), Some(10.0), Some(1.3), Some(12.0)),
+                Some(150.0),
+            ),
+            (
+                "no request between",
+                (Some(1.0), Some(10.0), Some(1.0), Some(10.0)),
+                None,
+            ),
+            ("no histogram", (None, None, None, None), None),
+            (
+                "a restart (went down)",
+                (Some(5.0), Some(10.0), Some(0.2), Some(1.0)),
+                None,
+            ),
+        ],
+        |(sum0, count0, sum1, count1)| {
+            MetricsDelta::between(
+                Some(snapshot(*sum0, *count0)),
+                Some(snapshot(*sum1, *count1)),
+            )
+            .server_mean_ttft_ms
+            .map(|ms| (ms * 1e6).round() / 1e6)
+        },
+    );
+}
+
+#[test]
+fn the_kv_capacity_needs_both_labels_as_numbers() {
+    check(
+        &[
+            (
+                "both",
+                r#"vllm:cache_config_info{block_size="16",num_gpu_blocks="100"} 1.0"#,
+                Some(1600),
+            ),
+            (
+                "not profiled yet",
+                r#"vllm:cache_config_info{block_size="16",num_gpu_blocks="None"} 1.0"#,
+                None,
+            ),
+            (
+                "no block size",
+                r#"vllm:cache_config_info{num_gpu_blocks="100"} 1.0"#,
+                None,
+            ),
+            ("absent", "vllm:num_requests_running 0.0", None),
+        ],
+        |text| {
+            MetricsSnapshot::parse(text)
+                .expect("parses")
+                .kv_capacity_tokens
+        },
     );
 }
 

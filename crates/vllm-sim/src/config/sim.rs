@@ -99,6 +99,11 @@ pub struct SimConfig {
     pub drop_mid_stream_rate: f64,
     pub malformed_sse_rate: f64,
     pub degradation_per_hour: f64,
+    /// Real milliseconds (not scaled) the first token's chunk waits between
+    /// the engine and the connection: host noise the server's own TTFT
+    /// (`vllm:time_to_first_token_seconds`) does not see, for testing a
+    /// client's noise guard.
+    pub first_chunk_delay_ms: f64,
     pub max_records: usize,
 }
 
@@ -143,6 +148,7 @@ impl Default for SimConfig {
             drop_mid_stream_rate: 0.0,
             malformed_sse_rate: 0.0,
             degradation_per_hour: 0.0,
+            first_chunk_delay_ms: 0.0,
             max_records: 100_000,
         }
     }
@@ -269,6 +275,7 @@ pub(super) fn apply_sim_flag(sim: &mut SimConfig, name: &str, value: &str) -> Re
         "listen-during-load" => sim.listen_during_load = v.boolean()?,
         "fixed-ttft-ms" => sim.fixed_ttft_ms = Some(v.float()?),
         "fixed-itl-ms" => sim.fixed_itl_ms = Some(v.float()?),
+        "first-chunk-delay-ms" => sim.first_chunk_delay_ms = v.float()?,
         "output-len-mode" => {
             sim.output_len_mode = v.choice(
                 &[

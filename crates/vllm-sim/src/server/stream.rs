@@ -86,6 +86,12 @@ async fn next_write(ctx: &mut Ctx) -> Result<Bytes, StreamError> {
         let Some(first_index) = ctx.on_event(ev) else {
             continue;
         };
+        let delay = ctx.state.cfg.sim.first_chunk_delay_ms;
+        if first_index == 0 && delay > 0.0 {
+            // Host noise after the server's own measurement (the engine's
+            // token instant), before the client can see the token.
+            tokio::time::sleep(crate::engine::clock::saturating_secs(delay / 1000.0)).await;
+        }
         // Batch every token already available into one write.
         let mut indices = vec![first_index];
         while let Ok(ev) = ctx.rx.try_recv() {
