@@ -18,6 +18,11 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// For a package upload (a binary of a few hundred MB to a remote head).
     pub upload_timeout: Duration,
+    /// How long `submit` retries Ray's "No available agent to submit job,
+    /// please try again later." (a 500 the head answers when its job agent
+    /// is not up within 10 s, as on a fresh head on a loaded machine; the
+    /// job was not created, so retrying cannot submit it twice).
+    pub agent_wait: Duration,
 }
 
 impl Default for ClientOptions {
@@ -27,6 +32,7 @@ impl Default for ClientOptions {
             // A head's first submit waits for its job agent (3 s measured).
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(600),
+            agent_wait: Duration::from_secs(120),
         }
     }
 }
@@ -128,10 +134,20 @@ impl RayClient {
             cause,
         };
         let body = spec.body();
-        let text = self
-            .send(Method::POST, "/api/jobs/", |r| r.json(&body))
-            .await
-            .map_err(error)?;
+        let deadline = tokio::time::Instant::now() + self.options.agent_wait;
+        let text = loop {
+            match self
+                .send(Method::POST, "/api/jobs/", |r| r.json(&body))
+                .await
+            {
+                Err(cause)
+                    if cause.is_agent_unavailable() && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                reply => break reply.map_err(error)?,
+            }
+        };
         let reply: SubmitReply = serde_json::from_str(&text)
             .map_err(RequestError::Decode)
             .map_err(error)?;

@@ -38,6 +38,14 @@ impl RequestError {
         }
     }
 
+    /// Whether Ray answered that its job agent is not up yet (a 500 whose
+    /// text says to try again later; `job_head.py` `submit_job`).
+    pub fn is_agent_unavailable(&self) -> bool {
+        matches!(self, Self::Status { status, detail }
+            if *status == StatusCode::INTERNAL_SERVER_ERROR
+                && detail.starts_with("No available agent to submit job"))
+    }
+
     /// Whether Ray answered 404 (no such job or package).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Status { status, .. } if *status == StatusCode::NOT_FOUND)

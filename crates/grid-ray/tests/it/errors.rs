@@ -17,21 +17,54 @@ async fn replay(name: &str) -> String {
         serde_json::Value::String(text) => text,
         other => other.to_string(),
     };
+    serve(vec![(status, text)]).await
+}
+
+/// Serves these replies to one request each, in order, on 127.0.0.1.
+async fn serve(replies: Vec<(u16, String)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.expect("accept");
-        let mut request = vec![0u8; 16384];
-        // Headers and a small body arrive in one read or two; enough here.
-        let _ = tokio::time::timeout(Duration::from_millis(200), socket.read(&mut request)).await;
-        let reply = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        );
-        let _ = socket.write_all(reply.as_bytes()).await;
-        let _ = socket.shutdown().await;
+        for (status, text) in replies {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 16384];
+            // Headers and a small body arrive in one read or two; enough here.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), socket.read(&mut request)).await;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
     });
     address
+}
+
+#[tokio::test]
+async fn a_head_whose_job_agent_is_not_up_yet_is_asked_again() {
+    // The reply a fresh head gave on a loaded machine (seen 2026-12-01 in the
+    // workspace test run), then the recorded success.
+    let busy = "No available agent to submit job, please try again later.".to_string();
+    let accepted = fixture("submit-2gpu").1.to_string();
+    let address = serve(vec![(500, busy.clone()), (200, accepted)]).await;
+    let spec = crate::spec::a_spec("vg-fixture-2gpu");
+    let id = client(&address)
+        .submit(&spec)
+        .await
+        .expect("the second try");
+    assert_eq!(id.as_str(), "vg-fixture-2gpu");
+
+    // Past `agent_wait` the 500 is the error.
+    let address = serve(vec![(500, busy)]).await;
+    let options = ClientOptions {
+        agent_wait: Duration::ZERO,
+        ..ClientOptions::default()
+    };
+    let client = RayClient::new(&address, options).expect("an address");
+    let error = client.submit(&spec).await.expect_err("no agent");
+    assert!(error.cause().is_agent_unavailable(), "{error}");
 }
 
 fn client(address: &str) -> RayClient {
