@@ -19,7 +19,7 @@ fn width(e: &Estimate) -> f64 {
 /// What the cluster interval looks like beside the pooled one: whether it
 /// covers the group means (within 1 %), and how many times wider it is
 /// (rounded, capped at 100 so the table stays readable).
-fn compare(groups: &Vec<Vec<f64>>) -> (bool, u32) {
+fn compare(groups: &[Vec<f64>]) -> (bool, u32) {
     let cluster = cluster_bootstrap_median(groups, 2000, 7).expect("estimate");
     let pooled_values: Vec<f64> = groups.iter().flatten().copied().collect();
     let pooled = bootstrap_median(&pooled_values, 2000, 7).expect("estimate");
@@ -68,7 +68,7 @@ fn between_group_spread_widens_the_interval_to_the_group_means() {
                 (true, 1),
             ),
         ],
-        compare,
+        |groups| compare(groups),
     );
 }
 
