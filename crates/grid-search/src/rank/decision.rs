@@ -282,20 +282,7 @@ pub(super) fn decide(
     let disturbed: Vec<String> = deciding
         .iter()
         .filter(|c| !c.disturbed.is_empty())
-        .map(|c| {
-            let list = c
-                .disturbed
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{}: client {:.1} ms, server {:.1} ms",
-                        d.benchmark, d.client_mean_ttft_ms, d.server_mean_ttft_ms
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            format!("`{}` ({list})", c.name)
-        })
+        .map(|c| format!("`{}` ({})", c.name, c.disturbed_text()))
         .collect();
     if !disturbed.is_empty() {
         decision.disturbed = true;

@@ -163,6 +163,30 @@ impl RankedConfig {
             .is_some_and(CacheEvidence::confirmed)
     }
 
+    /// The noise guard's marks in words, `;`-separated; empty when none:
+    /// "kv_cache: client 12.0 ms, server 10.0 ms".
+    pub fn disturbed_text(&self) -> String {
+        self.disturbed
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: client {:.1} ms, server {:.1} ms",
+                    d.benchmark, d.client_mean_ttft_ms, d.server_mean_ttft_ms
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The per-repeat medians, each after `prefix` ("×"), `, `-separated.
+    pub fn per_repeat_text(&self, prefix: &str) -> String {
+        self.per_repeat_medians
+            .iter()
+            .map(|m| format!("{prefix}{m:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The champion criterion's figure.
     pub fn criterion_acceleration(&self) -> Option<Estimate> {
         self.criterion_figure.as_ref().map(|f| f.estimate)

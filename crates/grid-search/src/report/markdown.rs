@@ -41,13 +41,7 @@ fn per_repeat_text(c: &RankedConfig) -> String {
     if c.per_repeat_medians.len() < 2 {
         return String::new();
     }
-    let list = c
-        .per_repeat_medians
-        .iter()
-        .map(|m| format!("×{m:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("; per repeat {list}")
+    format!("; per repeat {}", c.per_repeat_text("×"))
 }
 
 fn evidence_text(c: &RankedConfig) -> &'static str {
@@ -174,23 +168,8 @@ pub fn render_markdown(
         };
         let s = &c.secondary;
         let pressure = c.pressure.clone().unwrap_or_default();
-        let medians = c
-            .per_repeat_medians
-            .iter()
-            .map(|m| format!("{m:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let disturbed = c
-            .disturbed
-            .iter()
-            .map(|d| {
-                format!(
-                    "⚠ {} ({:.1} vs {:.1} ms)",
-                    d.benchmark, d.client_mean_ttft_ms, d.server_mean_ttft_ms
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let medians = c.per_repeat_text("");
+        let disturbed = c.disturbed_text();
         let _ = writeln!(
             md,
             "| {}{} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -228,7 +207,7 @@ pub fn render_markdown(
             if disturbed.is_empty() {
                 "–".to_string()
             } else {
-                md_cell(&disturbed)
+                md_cell(&format!("⚠ {disturbed}"))
             },
         );
     }
