@@ -147,6 +147,10 @@ pub fn champion_line(report: &grid_search::report::ReportJson) -> String {
             c.criterion_acceleration.ci95_low,
             c.criterion_acceleration.ci95_high
         ),
+        // A valid config without a confirmed cache effect cannot be champion.
+        None if report.decision.is_some() => format!(
+            "no champion{simulated}: no valid config shows a confirmed cache effect (see the report)"
+        ),
         None => format!("no champion{simulated}: no config passed every gate"),
     }
 }

@@ -259,6 +259,13 @@ pub(super) fn decide(
                 Some(n) if n >= super::equivalence::MAX_REPEATS_TO_SETTLE => format!(
                     "even {n} repeats would hardly settle it: the ratio sits on the margin"
                 ),
+                // The ratio sits on the margin's edge: say so rather than
+                // leave a large number looking like a plan.
+                Some(n) if n > 100 => format!(
+                    "the ratio sits at the margin's edge (point {:.3} against {:.3}), so only about {n} repeats (now {repeats}) would settle it, from the between-repeat variance of the two configs' per-repeat medians; the two differ by about the margin either way",
+                    u.ratio.median,
+                    if u.ratio.median < 1.0 { 1.0 - margin } else { 1.0 + margin }
+                ),
                 Some(n) => format!(
                     "about {n} repeats (now {repeats}) would settle it, from the between-repeat variance of the two configs' per-repeat medians"
                 ),

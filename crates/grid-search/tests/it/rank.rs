@@ -434,9 +434,9 @@ fn the_tie_break_chain() {
             ("b", vec![TieBreakRule::ConfirmedCacheEffect]),
         ),
         (
-            "stability decides by 2 points or more",
+            "stability decides by 10 points or more",
             vec![
-                ("a", true, Some(0.08), Some(0.85), Some(100.0)),
+                ("a", true, Some(0.15), Some(0.85), Some(100.0)),
                 ("b", true, Some(0.05), Some(0.90), Some(100.0)),
             ],
             (
@@ -448,9 +448,9 @@ fn the_tie_break_chain() {
             ),
         ),
         (
-            "a stability difference under 2 points ties; memory decides",
+            "a stability difference under 10 points ties; memory decides",
             vec![
-                ("a", true, Some(0.06), Some(0.85), Some(100.0)),
+                ("a", true, Some(0.14), Some(0.85), Some(100.0)),
                 ("b", true, Some(0.05), Some(0.90), Some(100.0)),
             ],
             (
