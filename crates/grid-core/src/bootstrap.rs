@@ -10,9 +10,8 @@
 //! changes every recorded interval, so it is fixed here and asserted in the
 //! tests.
 //!
-//! A two-level (cluster) bootstrap, resampling server starts and then
-//! iterations within each, belongs beside [`bootstrap_median`] when a
-//! ranking needs intervals whose unit is the server start (issue 11).
+//! The two-level (cluster) bootstrap, whose unit is the server start, is
+//! [`crate::cluster`]; it draws with the same generator and percentiles.
 
 use crate::estimate::Estimate;
 use crate::rng::SplitMix64;

@@ -8,6 +8,7 @@
 //! in `grid-sys`.
 
 pub mod bootstrap;
+pub mod cluster;
 pub mod estimate;
 pub mod hash;
 pub mod rng;
@@ -16,6 +17,7 @@ pub mod stats;
 pub mod testing;
 
 pub use bootstrap::{DEFAULT_RESAMPLES, bootstrap_median};
+pub use cluster::{ClusterEstimate, cluster_bootstrap_median, cluster_bootstrap_ratio};
 pub use estimate::Estimate;
 pub use hash::fnv1a64;
 pub use rng::SplitMix64;

@@ -10,6 +10,7 @@ use crate::error::{Clash, PlanError};
 use crate::id::ConfigId;
 use crate::limits::SearchLimits;
 use crate::plan::{ConfigOrigin, ExcludedConfig, Plan, PlannedConfig};
+use crate::ranking::RankingGates;
 use crate::raw::{FORMAT_VERSION, RawNamed, RawPlanFile, RawSlots, default_axes};
 use crate::settings::ServerSettings;
 use crate::validate::{settings_from_raw, validate_name};
@@ -41,7 +42,7 @@ fn build_plan(raw: RawPlanFile) -> Result<Plan, PlanError> {
         what: "repeats",
         source,
     })?;
-    raw.ranking.check()?;
+    let ranking = RankingGates::try_from(raw.ranking.clone())?;
     let limits = SearchLimits::try_from(raw.limits.clone())?;
     if !raw.battery.is_object() {
         return Err(PlanError::BatteryNotAnObject);
@@ -76,7 +77,7 @@ fn build_plan(raw: RawPlanFile) -> Result<Plan, PlanError> {
         configs,
         excluded,
         battery: raw.battery,
-        ranking: raw.ranking,
+        ranking,
         repeats,
         limits,
         seed: raw.seed,

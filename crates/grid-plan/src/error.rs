@@ -47,6 +47,13 @@ pub enum PlanError {
     )]
     StabilityGate { value: f64 },
     #[error(
+        "`ranking.equivalence_margin` is out of range; give a fraction above 0 and at most 0.5 (0.05 means configs within ±5 % of the best are equivalent)"
+    )]
+    EquivalenceMargin {
+        #[source]
+        source: crate::ranking::MarginOutOfRange,
+    },
+    #[error(
         "`battery`: battery is not an object; give the battery parameters as an object, or {{}} for the defaults"
     )]
     BatteryNotAnObject,
@@ -155,6 +162,7 @@ impl PlanError {
             PlanError::UnsupportedVersion { .. } => "format_version",
             PlanError::EmptyProfile => "profile",
             PlanError::StabilityGate { .. } => "ranking.max_stability_degradation",
+            PlanError::EquivalenceMargin { .. } => "ranking.equivalence_margin",
             PlanError::BatteryNotAnObject => "battery",
             PlanError::NoConfigs => "",
             PlanError::AllExcluded { .. } => "exclude",

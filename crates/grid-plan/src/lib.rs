@@ -89,6 +89,8 @@ pub use error::{Clash, PlanError};
 pub use id::{ConfigId, fnv1a64};
 pub use limits::{RawLimits, SearchLimits};
 pub use plan::{ConfigOrigin, ExcludedConfig, Plan, PlannedConfig};
-pub use ranking::RankingGates;
+pub use ranking::{
+    ChampionCriterion, EquivalenceMargin, MarginOutOfRange, RankingGates, RawRanking,
+};
 pub use raw::FORMAT_VERSION;
 pub use settings::{ExtraArg, FlagSetting, ServerSettings};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::limits::RawLimits;
-use crate::ranking::RankingGates;
+use crate::ranking::RawRanking;
 
 /// The only `format_version` this planner reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,7 +31,7 @@ pub(crate) struct RawPlanFile {
     #[serde(default = "empty_object")]
     pub(crate) battery: serde_json::Value,
     #[serde(default)]
-    pub(crate) ranking: RankingGates,
+    pub(crate) ranking: RawRanking,
     /// Read wide so that a huge count is refused with its bound, not as
     /// "expected u32".
     #[serde(default = "default_repeats")]

@@ -133,14 +133,23 @@ pub async fn drive(
 
 pub fn champion_line(report: &grid_search::report::ReportJson) -> String {
     let simulated = if report.simulated { " (SIMULATED)" } else { "" };
+    // The figure the champion was chosen on (the plan's criterion).
+    let figure = report
+        .decision
+        .as_ref()
+        .map_or("KV-cache acceleration", |d| d.criterion.figure());
     match &report.champion {
         Some(c) => format!(
-            "champion{simulated}: {} [{}] KV-cache acceleration ×{:.2} (95 % CI {:.2}–{:.2})",
+            "champion{simulated}: {} [{}] {figure} ×{:.2} (95 % CI {:.2}–{:.2})",
             c.name,
             c.id,
-            c.kv_cache_acceleration,
-            c.kv_cache_acceleration_ci95[0],
-            c.kv_cache_acceleration_ci95[1]
+            c.criterion_acceleration.median,
+            c.criterion_acceleration.ci95_low,
+            c.criterion_acceleration.ci95_high
+        ),
+        // A valid config without a confirmed cache effect cannot be champion.
+        None if report.decision.is_some() => format!(
+            "no champion{simulated}: no valid config shows a confirmed cache effect (see the report)"
         ),
         None => format!("no champion{simulated}: no config passed every gate"),
     }

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bootstrap;
+mod cluster;
 mod estimate;
 mod hash;
 mod rng;

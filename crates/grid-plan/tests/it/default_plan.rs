@@ -64,6 +64,13 @@ fn shipped_plan_has_the_studys_twelve_configs_with_its_four_names() {
     assert_eq!(plan.repeats, 2);
     assert_eq!(plan.ranking.max_request_error_rate, 0.01);
     assert_eq!(plan.ranking.max_stability_degradation, 0.20);
+    // The study's deployment serves concurrent agents: the pressured
+    // workload names the champion, within ±5 %.
+    assert_eq!(
+        plan.ranking.champion_criterion,
+        grid_plan::ChampionCriterion::KvCachePressure
+    );
+    assert_eq!(plan.ranking.equivalence_margin.get(), 0.05);
 }
 
 #[test]

@@ -232,8 +232,12 @@ fn old_manifest_plans_still_deserialize() {
     // The same plan as today's planner reads from the same file, IDs included.
     let parsed = parse_plan(&crate::plan_text(OLD_MANIFEST_PLAN_TEXT)).unwrap();
     assert_eq!(read, parsed);
-    // And it is written back in the same keys and units.
-    assert_eq!(serde_json::to_value(&read).unwrap(), old);
+    // And it is written back in the same keys and units, plus the ranking
+    // keys added since, at their defaults.
+    let mut expected = old;
+    expected["ranking"]["equivalence_margin"] = serde_json::json!(0.05);
+    expected["ranking"]["champion_criterion"] = serde_json::json!("kv_cache");
+    assert_eq!(serde_json::to_value(&read).unwrap(), expected);
 }
 
 #[test]

@@ -128,6 +128,39 @@ fn bad_plans_name_the_path_and_the_fix() {
             &["unknown field `gate`"],
         ),
         (
+            r#""ranking": {"equivalence_margin": 0}"#,
+            "ranking.equivalence_margin",
+            &[
+                "0 is outside (0, 0.5]",
+                "give a fraction above 0 and at most 0.5",
+                "±5 %",
+            ],
+        ),
+        (
+            r#""ranking": {"equivalence_margin": 0.6}"#,
+            "ranking.equivalence_margin",
+            &["0.6 is outside (0, 0.5]"],
+        ),
+        (
+            r#""ranking": {"equivalence_margin": -0.05}"#,
+            "ranking.equivalence_margin",
+            &["out of range"],
+        ),
+        (
+            r#""ranking": {"equivalence_margin": "5%"}"#,
+            "ranking.equivalence_margin",
+            &["invalid type: string"],
+        ),
+        (
+            r#""ranking": {"champion_criterion": "pressure"}"#,
+            "ranking.champion_criterion",
+            &[
+                "unknown variant `pressure`",
+                "`kv_cache`",
+                "`kv_cache_pressure`",
+            ],
+        ),
+        (
             r#""limits": {"health_timeout_s": 0}"#,
             "limits.health_timeout_s",
             &["positive"],
@@ -154,4 +187,53 @@ fn wrong_version_and_missing_profile_are_refused() {
     assert_eq!(err.path(), "profile");
     let err = parse_plan("{not json").unwrap_err();
     assert!(err.to_string().contains("not valid JSON"), "{err}");
+}
+
+#[test]
+fn ranking_settings_default_and_read_back_from_a_manifest() {
+    use grid_plan::{ChampionCriterion, EquivalenceMargin, RankingGates};
+    let cases: &[(&str, &str, (f64, ChampionCriterion))] = &[
+        ("absent", "", (0.05, ChampionCriterion::KvCache)),
+        (
+            "criterion only",
+            r#""ranking": {"champion_criterion": "kv_cache_pressure"}"#,
+            (0.05, ChampionCriterion::KvCachePressure),
+        ),
+        (
+            "the bound itself",
+            r#""ranking": {"equivalence_margin": 0.5, "champion_criterion": "kv_cache"}"#,
+            (0.5, ChampionCriterion::KvCache),
+        ),
+        (
+            "a small margin",
+            r#""ranking": {"equivalence_margin": 0.001}"#,
+            (0.001, ChampionCriterion::KvCache),
+        ),
+    ];
+    grid_core::testing::check(
+        &cases
+            .iter()
+            .map(|(name, extra, expected)| (*name, *extra, *expected))
+            .collect::<Vec<_>>(),
+        |extra| {
+            let plan = parse_plan(&crate::plan_text(extra)).unwrap();
+            // What the manifest records reads back the same.
+            let json = serde_json::to_value(&plan.ranking).unwrap();
+            let back: RankingGates = serde_json::from_value(json).unwrap();
+            assert_eq!(back, plan.ranking);
+            (
+                plan.ranking.equivalence_margin.get(),
+                plan.ranking.champion_criterion,
+            )
+        },
+    );
+    // A manifest written before the two keys existed reads with the
+    // defaults; one with a margin out of range is refused.
+    let old: RankingGates = serde_json::from_str(r#"{"max_request_error_rate": 0.01}"#).unwrap();
+    assert_eq!(old.equivalence_margin, EquivalenceMargin::DEFAULT);
+    let err = serde_json::from_str::<RankingGates>(r#"{"equivalence_margin": 2}"#).unwrap_err();
+    assert!(
+        err.to_string().contains("ranking.equivalence_margin"),
+        "{err}"
+    );
 }

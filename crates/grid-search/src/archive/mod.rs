@@ -142,7 +142,7 @@ pub fn archive_run(
         configs: manifest.plan.configs.len(),
         champion: champion.map(|c| c.name.clone()),
         champion_id: champion.map(|c| c.id.clone()),
-        champion_acceleration: champion.map(|c| c.kv_cache_acceleration),
+        champion_acceleration: champion.map(|c| c.criterion_acceleration.median),
     });
     index.archives.sort_by(|a, b| a.dir.cmp(&b.dir));
     write_json_atomic(&index_path, &index)?;

@@ -11,7 +11,9 @@ use grid_plan::ConfigId;
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
-use crate::rank::{ConfigStatus, Ranking, rank};
+use crate::rank::{
+    ConfigRef, ConfigStatus, RankedConfig, Ranking, Standing, TieBreakRule, rank, ratio, standing,
+};
 use crate::store::{ConfigResult, Manifest, RunStore, read_json, write_atomic, write_json_atomic};
 
 /// An archive opened for reproduce.
@@ -74,15 +76,25 @@ pub struct Reproduction {
     pub new_champion: Option<String>,
     pub champion_holds: bool,
     pub why: String,
+    /// The tie-break rule that chose each run's champion (`None`: no
+    /// equivalent, the best was champion).
+    #[serde(default)]
+    pub archived_decided_by: Option<TieBreakRule>,
+    #[serde(default)]
+    pub new_decided_by: Option<TieBreakRule>,
     pub setup_changes: Vec<String>,
     pub configs: Vec<Comparison>,
 }
 
 /// Compare the archive with a new run of its plan.
 ///
-/// The champion holds when the archived champion is valid again and either
-/// is the new champion or is not significantly behind it (their 95 %
-/// intervals overlap).
+/// What was decided is compared, not the order: the champion holds when the
+/// new run names the same champion, or a champion equivalent to the
+/// archived one (in the new run's equivalence set) chosen by the same
+/// tie-break rule. It is not confirmed when a config with a confirmed cache
+/// effect is significantly better than the archived champion (their ratio's
+/// 95 % interval above `1 + margin`), when the archived champion is no
+/// longer valid or confirmed, or when the new run does not settle it.
 pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking) -> Reproduction {
     let old_ranking = rank(&archive.manifest.plan, &archive.results);
     let mut configs = Vec::new();
@@ -90,10 +102,11 @@ pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking
         let Some(new) = new_ranking.get(&old.id) else {
             continue;
         };
+        let (a, b) = (old.criterion_acceleration(), new.criterion_acceleration());
         let verdict = if old.status != new.status {
             "status_changed"
         } else {
-            match (old.kv_cache_acceleration, new.kv_cache_acceleration) {
+            match (a, b) {
                 (Some(a), Some(b)) if a.contains(b.median) => "within",
                 (Some(a), Some(b)) if a.overlaps(&b) => "overlapping",
                 (Some(_), Some(_)) => "outside",
@@ -105,13 +118,15 @@ pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking
             id: old.id.clone(),
             archived_status: old.status,
             new_status: new.status,
-            archived_acceleration: old.kv_cache_acceleration,
-            new_acceleration: new.kv_cache_acceleration,
+            archived_acceleration: a,
+            new_acceleration: b,
             verdict: verdict.to_string(),
         });
     }
     let old_champion = old_ranking.champion.clone();
     let new_champion = new_ranking.champion.clone();
+    let archived_decided_by = old_ranking.decision.as_ref().and_then(|d| d.decided_by);
+    let new_decided_by = new_ranking.decision.as_ref().and_then(|d| d.decided_by);
     let (holds, why) = match (&old_champion, &new_champion) {
         (None, _) => (
             false,
@@ -120,57 +135,40 @@ pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking
         (Some(old), None) => (
             false,
             format!(
-                "no config is valid in the new run, so `{}` is not confirmed",
-                old.name
+                "the new run names no champion, so `{}` is not confirmed: {}",
+                old.name,
+                new_ranking
+                    .decision
+                    .as_ref()
+                    .map(|d| d.text.join(" "))
+                    .or_else(|| new_ranking.incomplete.as_ref().map(|i| i.text.clone()))
+                    .unwrap_or_else(|| "no config is valid".to_string())
             ),
         ),
         (Some(old), Some(new)) if old.id == new.id => {
             (true, format!("`{}` is the champion again", old.name))
         }
-        (Some(old), Some(new)) => {
-            let old_now = new_ranking.get(&old.id);
-            let champion_now = new_ranking.get(&new.id);
-            match (old_now, champion_now) {
-                (Some(o), Some(c)) if o.status == ConfigStatus::Valid => {
-                    match (o.kv_cache_acceleration, c.kv_cache_acceleration) {
-                        (Some(a), Some(b)) if a.overlaps(&b) => (
-                            true,
-                            format!(
-                                "`{}` came first this time, but `{}`'s interval overlaps it, so the archived champion is not significantly beaten",
-                                new.name, old.name
-                            ),
-                        ),
-                        _ => (
-                            false,
-                            format!(
-                                "`{}` is now significantly ahead of the archived champion `{}`",
-                                new.name, old.name
-                            ),
-                        ),
-                    }
-                }
-                (Some(o), _) => (
-                    false,
-                    format!(
-                        "the archived champion `{}` is {} in the new run: {}",
-                        old.name,
-                        match o.status {
-                            ConfigStatus::Valid => "valid",
-                            ConfigStatus::Rejected => "rejected",
-                            ConfigStatus::Failed => "failed",
-                        },
-                        o.reasons.join("; ")
-                    ),
+        (Some(old), Some(new)) => match new_ranking.get(&old.id) {
+            None => (
+                false,
+                format!(
+                    "the archived champion `{}` is not in the new plan",
+                    old.name
                 ),
-                (None, _) => (
-                    false,
-                    format!(
-                        "the archived champion `{}` is not in the new plan",
-                        old.name
-                    ),
+            ),
+            Some(o) if o.status != ConfigStatus::Valid => (
+                false,
+                format!(
+                    "the archived champion `{}` is {} in the new run: {}",
+                    old.name,
+                    status_text(o.status),
+                    o.reasons.join("; ")
                 ),
+            ),
+            Some(o) => {
+                judge_other_champion(new_ranking, o, new, archived_decided_by, new_decided_by)
             }
-        }
+        },
     };
     let mut setup_changes = crate::search::setup_changes(&archive.manifest, new_manifest);
     if archive.manifest.host != new_manifest.host {
@@ -196,9 +194,103 @@ pub fn compare(archive: &Archive, new_manifest: &Manifest, new_ranking: &Ranking
         new_champion: new_champion.map(|c| c.name),
         champion_holds: holds,
         why,
+        archived_decided_by,
+        new_decided_by,
         setup_changes,
         configs,
     }
+}
+
+/// The new run named another champion, `new`, while the archived one, `old`
+/// (here as the new run measured it), is valid again: see [`compare`].
+fn judge_other_champion(
+    ranking: &Ranking,
+    old: &RankedConfig,
+    new: &ConfigRef,
+    archived_rule: Option<TieBreakRule>,
+    new_rule: Option<TieBreakRule>,
+) -> (bool, String) {
+    let margin = ranking.gates.equivalence_margin.get();
+    let pct = margin * 100.0;
+    let ratio_words = |r: &Estimate| {
+        format!(
+            "ratio {:.2}, 95 % CI {:.2}–{:.2}",
+            r.median, r.ci95_low, r.ci95_high
+        )
+    };
+    let better: Vec<String> = ranking
+        .configs
+        .iter()
+        .filter(|c| c.status == ConfigStatus::Valid && c.cache_evidence_confirmed())
+        .filter(|c| c.id != old.id)
+        .filter_map(|c| {
+            let r = ratio(c, old)?;
+            (standing(&r, margin) == Standing::Ahead)
+                .then(|| format!("`{}` ({} over `{}`)", c.name, ratio_words(&r), old.name))
+        })
+        .collect();
+    if !better.is_empty() {
+        return (
+            false,
+            format!(
+                "{} significantly better than the archived champion `{}`, above the +{pct:.0} % margin",
+                if better.len() == 1 {
+                    format!("{} is", better[0])
+                } else {
+                    format!("{} are", better.join(", "))
+                },
+                old.name
+            ),
+        );
+    }
+    if !old.cache_evidence_confirmed() {
+        return (
+            false,
+            format!(
+                "the archived champion `{}` has no confirmed cache effect in the new run ({})",
+                old.name,
+                old.rank_note.as_deref().unwrap_or("not confirmed")
+            ),
+        );
+    }
+    let rule_words = |rule: Option<TieBreakRule>| {
+        rule.map_or("no tie-break (it was best alone)", TieBreakRule::words)
+    };
+    if old.equivalent_to_champion {
+        let versus = ranking
+            .get(&new.id)
+            .and_then(|c| ratio(old, c))
+            .map(|r| format!(" ({} over `{}`)", ratio_words(&r), new.name))
+            .unwrap_or_default();
+        if archived_rule == new_rule {
+            return (
+                true,
+                format!(
+                    "`{}` came first this time, but `{}` is equivalent to it{versus} and the same tie-break chose ({})",
+                    new.name,
+                    old.name,
+                    rule_words(new_rule)
+                ),
+            );
+        }
+        return (
+            false,
+            format!(
+                "`{}` is equivalent to the new champion `{}`{versus}, but another tie-break chose: {} in the archive, {} now",
+                old.name,
+                new.name,
+                rule_words(archived_rule),
+                rule_words(new_rule)
+            ),
+        );
+    }
+    (
+        false,
+        format!(
+            "`{}` came first and `{}` is neither equivalent to it nor significantly beaten: the new run does not settle it (see its decision)",
+            new.name, old.name
+        ),
+    )
 }
 
 fn interval_text(interval: Option<Estimate>) -> String {

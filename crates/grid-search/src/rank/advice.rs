@@ -108,7 +108,7 @@ pub(super) fn tradeoffs(plan: &Plan, configs: &[RankedConfig]) -> Vec<String> {
             if let Some(champion_tput) = champion.secondary.output_throughput {
                 if champion_tput > 0.0 {
                     lines.push(format!(
-                        "`{}` has the best KV-cache acceleration, but `{}` streams {:.0} % more output tokens/s ({tput:.1} vs {champion_tput:.1}).",
+                        "`{}` is the champion on KV-cache acceleration, but `{}` streams {:.0} % more output tokens/s ({tput:.1} vs {champion_tput:.1}).",
                         champion.name,
                         fastest.name,
                         (tput / champion_tput - 1.0) * 100.0

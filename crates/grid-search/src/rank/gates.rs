@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use grid_plan::{PlannedConfig, RankingGates};
 
-use super::combine::{acceleration_seed, combine_acceleration, med_of, worst};
-use super::{ConfigStatus, RankedConfig, Secondary};
+use super::combine::{acceleration_seed, combine, kv_cache, kv_cache_pressure, med_of, worst};
+use super::evidence::evidence;
+use super::{ConfigStatus, PressureFigures, RankedConfig, Secondary, Workload};
 use crate::store::{ConfigResult, Measurement, RunOutcome};
 
 pub(super) fn pct(value: f64) -> String {
@@ -18,6 +19,7 @@ pub(super) fn evaluate(
     config: &PlannedConfig,
     result: Option<&ConfigResult>,
     gates: &RankingGates,
+    effect_threshold: f64,
 ) -> RankedConfig {
     let mut ranked = RankedConfig {
         name: config.name.clone(),
@@ -26,11 +28,21 @@ pub(super) fn evaluate(
         status: ConfigStatus::Failed,
         rank: None,
         kv_cache_acceleration: None,
+        kv_cache_pressure_acceleration: None,
+        per_repeat_medians: Vec::new(),
+        cache_evidence: None,
+        pressure: None,
+        disturbed: Vec::new(),
+        equivalent_to_champion: false,
+        rank_note: None,
         reasons: Vec::new(),
         failure_class: None,
         log_tail: Vec::new(),
         secondary: Secondary::default(),
         repeats_done: 0,
+        criterion_figure: None,
+        kv_cache_workload: None,
+        pressure_workload: None,
     };
     let Some(result) = result else {
         ranked
@@ -109,7 +121,62 @@ pub(super) fn evaluate(
         return ranked;
     }
     let seed = acceleration_seed(&config.id);
-    ranked.kv_cache_acceleration = combine_acceleration(&measurements, seed);
+    // Each workload's figure over repeats, and whether its cache effect is
+    // confirmed; the ranking picks the criterion's.
+    ranked.kv_cache_workload = combine(&measurements, kv_cache, seed).map(|figure| Workload {
+        evidence: evidence(
+            &figure.estimate,
+            &measurements
+                .iter()
+                .map(|m| m.cache_confirmed_by_server)
+                .collect::<Vec<_>>(),
+            effect_threshold,
+        ),
+        figure,
+    });
+    // Its own seed, so the two workloads' resamples are not the same draws.
+    ranked.pressure_workload =
+        combine(&measurements, kv_cache_pressure, seed.rotate_left(17)).map(|figure| Workload {
+            evidence: evidence(
+                &figure.estimate,
+                &measurements
+                    .iter()
+                    .map(|m| {
+                        m.kv_cache_pressure
+                            .as_ref()
+                            .and_then(|p| p.cache_confirmed_by_server)
+                    })
+                    .collect::<Vec<_>>(),
+                effect_threshold,
+            ),
+            figure,
+        });
+    ranked.kv_cache_acceleration = ranked.kv_cache_workload.as_ref().map(|w| w.figure.estimate);
+    ranked.kv_cache_pressure_acceleration =
+        ranked.pressure_workload.as_ref().map(|w| w.figure.estimate);
+    let pressured: Vec<&crate::store::PressureMeasurement> = measurements
+        .iter()
+        .filter_map(|m| m.kv_cache_pressure.as_ref())
+        .collect();
+    if !pressured.is_empty() {
+        // The capacity is the server's (one figure per config: the smallest
+        // seen, the one the workload had to fit); the hit rate the median;
+        // preemptions the most in any repeat.
+        ranked.pressure = Some(PressureFigures {
+            kv_capacity_tokens: pressured.iter().filter_map(|p| p.kv_capacity_tokens).min(),
+            warm_hit_rate: grid_core::median(
+                &pressured
+                    .iter()
+                    .filter_map(|p| p.warm_hit_rate)
+                    .collect::<Vec<_>>(),
+            ),
+            preemptions: pressured.iter().filter_map(|p| p.preemptions).max(),
+        });
+    }
+    ranked.disturbed = measurements
+        .iter()
+        .flat_map(|m| m.disturbed.iter().cloned())
+        .collect();
     let error_rate = worst(&measurements, |m| m.request_error_rate, true);
     let degradation = worst(&measurements, |m| m.stability_degradation, true);
     let tool_success = worst(&measurements, |m| m.tool_call_success_rate, false);

@@ -4,14 +4,17 @@
 //! raw records.
 //!
 //! # Combining repeats
-//! * KV-cache acceleration: one repeat gives the battery's own figure,
-//!   unchanged. Several repeats whose battery reports per-iteration values
-//!   pool those values, and the interval is grid-core's one bootstrap of
-//!   their median, with the battery's resample count and a seed derived
-//!   from the config ID ([`acceleration_seed`]). Several repeats without
-//!   per-iteration values give the median of their medians with a half-width
-//!   of `sqrt(Σ hᵢ²) / k` on each side (the standard error of a mean of
-//!   `k` independent estimates, applied to the 95 % half-widths).
+//! * KV-cache acceleration (each workload: `kv_cache`, and the pressured
+//!   one when the battery runs it): one repeat gives the battery's own
+//!   figure, unchanged. Several repeats whose battery reports per-iteration
+//!   values give grid-core's two-level (cluster) bootstrap: resample the
+//!   repeats (server starts), then iterations within each, so the interval
+//!   carries the spread between server starts; the point is the pooled
+//!   median, with the battery's resample count and a seed derived from the
+//!   config ID ([`acceleration_seed`]); each repeat's median is reported
+//!   beside it. Several repeats without per-iteration values (results of
+//!   older releases) give the median of their medians with a half-width of
+//!   `sqrt(Σ hᵢ²) / k` on each side.
 //! * Gate metrics take the worst repeat (highest error rate and
 //!   degradation, lowest tool-call success); secondary columns the median.
 //!
@@ -19,32 +22,46 @@
 //! A config that was not measured for a reason outside it (its result is
 //! `not_measured`, or an older result of an environment failure; see
 //! [`ConfigResult::is_final`]) leaves the run incomplete: there is no
-//! champion, no significance and no advice until `resume` measures it, and
+//! champion, no decision and no advice until `resume` measures it, and
 //! [`Ranking::incomplete`] says why. Configs with no result yet (the run was
 //! interrupted or is still running) do not block the champion, which is
 //! then provisional, and the same field says so.
 //!
-//! # Significance
-//! The lead is significant when the runner-up's interval does not overlap
-//! the champion's. Otherwise, with `n` repeats, half-widths `h_c` (the
-//! champion's lower) and `h_r` (the runner-up's upper) and gap `d` between
-//! medians, intervals shrink like `1/sqrt(n)`, so separating them needs about
-//! `n' = ceil(n · ((h_c + h_r) / d)²)` repeats.
+//! # The champion
+//! The plan's `ranking.champion_criterion` names the figure (`kv_cache`,
+//! or `kv_cache_pressure`; when no valid config has the pressured figure,
+//! `kv_cache`, and the decision says so). Valid configs are ranked: first
+//! those whose cache effect on that figure is confirmed ([`evidence`]), then
+//! those where it is not (a disagreement, unverified, none observed), then
+//! those without the figure, each with a note saying why. Only a confirmed
+//! config can be champion. Among the best confirmed config and the configs
+//! equivalent to it (the 95 % interval of their acceleration ratio inside
+//! `1 ± ranking.equivalence_margin`), the tie-break chain ([`tiebreak`])
+//! chooses, each step recorded in the [`Decision`]. More repeats are asked
+//! for only when a ratio's interval straddles the margin, their number from
+//! the between-repeat variance ([`equivalence`]).
 
 mod advice;
 mod combine;
+pub mod decision;
+pub mod equivalence;
+pub mod evidence;
 mod gates;
-mod significance;
+pub mod tiebreak;
 
 use std::collections::BTreeMap;
 
 use grid_core::Estimate;
-use grid_plan::{ConfigId, Plan, RankingGates};
+use grid_plan::{ChampionCriterion, ConfigId, Plan, RankingGates};
 use serde::{Deserialize, Serialize};
 
-pub use combine::{acceleration_seed, combine_acceleration};
+pub use combine::{Combined, acceleration_seed, combine_acceleration};
+pub use decision::{Decision, Equivalent, Noise, Unsettled};
+pub use equivalence::{Standing, ratio, standing};
+pub use evidence::CacheEvidence;
+pub use tiebreak::{Candidate, TieBreak, TieBreakRule, TieBreakStep, tie_break};
 
-use crate::store::ConfigResult;
+use crate::store::{ConfigResult, Disturbance};
 
 /// A config's place in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +92,24 @@ pub struct Secondary {
     pub cache_confirmed_by_server: Option<bool>,
 }
 
+/// The pressured workload's other figures, over repeats.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PressureFigures {
+    /// The smallest KV capacity (tokens) any repeat's server reported.
+    pub kv_capacity_tokens: Option<u64>,
+    /// Median share of warm-turn prompt tokens served from the cache.
+    pub warm_hit_rate: Option<f64>,
+    /// Most preemptions in any repeat.
+    pub preemptions: Option<u64>,
+}
+
+/// One workload's figure over repeats with its cache-effect verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    pub figure: Combined,
+    pub evidence: CacheEvidence,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankedConfig {
     pub name: String,
@@ -84,27 +119,91 @@ pub struct RankedConfig {
     /// 1 for the champion; None when not valid.
     pub rank: Option<usize>,
     pub kv_cache_acceleration: Option<Estimate>,
+    /// The pressured workload's acceleration; `None` when it did not run.
+    #[serde(default)]
+    pub kv_cache_pressure_acceleration: Option<Estimate>,
+    /// Each repeat's median of the champion criterion's figure.
+    #[serde(default)]
+    pub per_repeat_medians: Vec<f64>,
+    /// The cache-effect verdict on the champion criterion's figure.
+    #[serde(default)]
+    pub cache_evidence: Option<CacheEvidence>,
+    #[serde(default)]
+    pub pressure: Option<PressureFigures>,
+    /// Benchmarks the noise guard marked, over all repeats.
+    #[serde(default)]
+    pub disturbed: Vec<Disturbance>,
+    /// In the decision's equivalence set (the best and the configs
+    /// equivalent to it), and not the champion.
+    #[serde(default)]
+    pub equivalent_to_champion: bool,
+    /// Why a valid config is ranked after others (its cache effect is not
+    /// confirmed, or it lacks the criterion's figure).
+    #[serde(default)]
+    pub rank_note: Option<String>,
     pub reasons: Vec<String>,
     pub failure_class: Option<String>,
     pub log_tail: Vec<String>,
     pub secondary: Secondary,
     pub repeats_done: usize,
+    /// The criterion's figure with its per-repeat values, for ratios.
+    #[serde(skip)]
+    pub criterion_figure: Option<Combined>,
+    #[serde(skip)]
+    pub kv_cache_workload: Option<Workload>,
+    #[serde(skip)]
+    pub pressure_workload: Option<Workload>,
+}
+
+impl RankedConfig {
+    /// Whether its cache effect on the criterion is confirmed.
+    pub fn cache_evidence_confirmed(&self) -> bool {
+        self.cache_evidence
+            .as_ref()
+            .is_some_and(CacheEvidence::confirmed)
+    }
+
+    /// The noise guard's marks in words, `;`-separated; empty when none:
+    /// "kv_cache: client 12.0 ms, server 10.0 ms".
+    pub fn disturbed_text(&self) -> String {
+        self.disturbed
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: client {:.1} ms, server {:.1} ms",
+                    d.benchmark, d.client_mean_ttft_ms, d.server_mean_ttft_ms
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The per-repeat medians, each after `prefix` ("×"), `, `-separated.
+    pub fn per_repeat_text(&self, prefix: &str) -> String {
+        self.per_repeat_medians
+            .iter()
+            .map(|m| format!("{prefix}{m:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The champion criterion's figure.
+    pub fn criterion_acceleration(&self) -> Option<Estimate> {
+        self.criterion_figure.as_ref().map(|f| f.estimate)
+    }
+
+    fn workload(&self, criterion: ChampionCriterion) -> Option<&Workload> {
+        match criterion {
+            ChampionCriterion::KvCache => self.kv_cache_workload.as_ref(),
+            ChampionCriterion::KvCachePressure => self.pressure_workload.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigRef {
     pub name: String,
     pub id: ConfigId,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Significance {
-    pub runner_up: ConfigRef,
-    pub significant: bool,
-    pub repeats_now: u32,
-    /// Repeats that would separate the intervals; None when the medians tie.
-    pub repeats_needed: Option<u32>,
-    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,7 +218,9 @@ pub struct Ranking {
     /// Valid configs by rank, then rejected, then failed (plan order within).
     pub configs: Vec<RankedConfig>,
     pub champion: Option<ConfigRef>,
-    pub significance: Option<Significance>,
+    /// How the champion was chosen; `None` while the run is incomplete or
+    /// no config is valid.
+    pub decision: Option<Decision>,
     pub recommendations: Vec<Recommendation>,
     pub tradeoffs: Vec<String>,
     pub gates: RankingGates,
@@ -153,42 +254,135 @@ impl Ranking {
     }
 }
 
+/// The battery's effect threshold from the plan's battery parameters (the
+/// search refused a plan whose battery does not parse, so the default only
+/// stands in for a plan that never ran).
+fn effect_threshold(plan: &Plan) -> f64 {
+    crate::battery::battery_config(&plan.battery)
+        .map(|battery| battery.kv_cache.effect_threshold)
+        .unwrap_or_else(|_| {
+            grid_bench::BatteryConfig::default()
+                .kv_cache
+                .effect_threshold
+        })
+}
+
+/// The criterion actually used: the plan's, or `kv_cache` when no valid
+/// config has the pressured figure.
+fn effective_criterion(plan: &Plan, evaluated: &[RankedConfig]) -> ChampionCriterion {
+    let requested = plan.ranking.champion_criterion;
+    let has = |criterion| {
+        evaluated
+            .iter()
+            .any(|c| c.status == ConfigStatus::Valid && c.workload(criterion).is_some())
+    };
+    if has(requested) || !has(ChampionCriterion::KvCache) {
+        requested
+    } else {
+        ChampionCriterion::KvCache
+    }
+}
+
+/// Where a config goes: valid and confirmed, valid and not confirmed, valid
+/// without the criterion's figure, rejected, failed.
+fn group(c: &RankedConfig) -> u8 {
+    match c.status {
+        ConfigStatus::Valid if c.criterion_figure.is_none() => 2,
+        ConfigStatus::Valid if c.cache_evidence_confirmed() => 0,
+        ConfigStatus::Valid => 1,
+        ConfigStatus::Rejected => 3,
+        ConfigStatus::Failed => 4,
+    }
+}
+
 /// Rank a run's results against its plan.
 pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking {
+    let threshold = effect_threshold(plan);
     let mut evaluated: Vec<RankedConfig> = plan
         .configs
         .iter()
-        .map(|c| gates::evaluate(c, results.get(&c.id), &plan.ranking))
+        .map(|c| gates::evaluate(c, results.get(&c.id), &plan.ranking, threshold))
         .collect();
-    // Valid first by median acceleration (ties: lower bound, then name for
-    // determinism), then rejected, then failed, each in plan order.
-    let order = |c: &RankedConfig| match c.status {
-        ConfigStatus::Valid => 0,
-        ConfigStatus::Rejected => 1,
-        ConfigStatus::Failed => 2,
-    };
+    let criterion = effective_criterion(plan, &evaluated);
+    for config in evaluated.iter_mut() {
+        let workload = config.workload(criterion).cloned();
+        config.per_repeat_medians = workload
+            .as_ref()
+            .map(|w| w.figure.per_repeat_medians.clone())
+            .unwrap_or_default();
+        config.cache_evidence = workload.as_ref().map(|w| w.evidence.clone());
+        config.criterion_figure = workload.map(|w| w.figure);
+        if config.status != ConfigStatus::Valid {
+            continue;
+        }
+        config.rank_note = match &config.cache_evidence {
+            None => Some(format!(
+                "no {} figure (the workload did not run for it), so it is ranked after the configs that have one",
+                criterion.figure()
+            )),
+            Some(evidence) => evidence.why_not_champion().map(|why| {
+                format!("{why}; ranked after the configs with a confirmed cache effect, and it cannot be champion")
+            }),
+        };
+    }
     let plan_index: BTreeMap<ConfigId, usize> = plan
         .configs
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id.clone(), i))
         .collect();
+    // Valid configs by group, then median on the criterion (ties: lower
+    // bound, then name, for determinism); rejected and failed in plan order.
     evaluated.sort_by(|a, b| {
-        order(a).cmp(&order(b)).then_with(|| {
-            // Valid configs always carry an acceleration (`evaluate` rejects
-            // one without); matching on it keeps the sort free of panics.
-            if let (ConfigStatus::Valid, Some(x), Some(y)) =
-                (a.status, a.kv_cache_acceleration, b.kv_cache_acceleration)
-            {
-                y.median
+        group(a).cmp(&group(b)).then_with(|| {
+            match (
+                a.status,
+                a.criterion_acceleration(),
+                b.criterion_acceleration(),
+            ) {
+                (ConfigStatus::Valid, Some(x), Some(y)) => y
+                    .median
                     .total_cmp(&x.median)
                     .then(y.ci95_low.total_cmp(&x.ci95_low))
-                    .then(a.name.cmp(&b.name))
-            } else {
-                plan_index[&a.id].cmp(&plan_index[&b.id])
+                    .then(a.name.cmp(&b.name)),
+                _ => plan_index[&a.id].cmp(&plan_index[&b.id]),
             }
         })
     });
+    let incomplete = incomplete(plan, results);
+    let blocked = incomplete.as_ref().is_some_and(Incomplete::blocks_champion);
+    let candidates: Vec<&RankedConfig> = evaluated
+        .iter()
+        .filter(|c| c.status == ConfigStatus::Valid && c.criterion_figure.is_some())
+        .collect();
+    // No champion, and nothing said as if there were one, while configs
+    // are still unmeasured for reasons outside them.
+    let decision = (!blocked && !candidates.is_empty()).then(|| {
+        let gmu = |c: &RankedConfig| {
+            plan.config(&c.id)
+                .and_then(|p| p.settings.gpu_memory_utilization)
+        };
+        decision::decide(
+            &candidates,
+            criterion,
+            plan.ranking.champion_criterion,
+            plan.ranking.equivalence_margin.get(),
+            &gmu,
+        )
+    });
+    let champion = decision.as_ref().and_then(|d| d.champion.clone());
+    if let (Some(decision), Some(champion)) = (&decision, &champion) {
+        // The champion first; the rest of the order stands.
+        if let Some(at) = evaluated.iter().position(|c| c.id == champion.id) {
+            let chosen = evaluated.remove(at);
+            evaluated.insert(0, chosen);
+        }
+        let mut set: Vec<&ConfigId> = decision.equivalents.iter().map(|e| &e.config.id).collect();
+        set.extend(decision.best.as_ref().map(|b| &b.id));
+        for config in evaluated.iter_mut() {
+            config.equivalent_to_champion = config.id != champion.id && set.contains(&&config.id);
+        }
+    }
     let mut rank_number = 0;
     for config in evaluated.iter_mut() {
         if config.status == ConfigStatus::Valid {
@@ -196,23 +390,10 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
             config.rank = Some(rank_number);
         }
     }
-    let incomplete = incomplete(plan, results);
-    let blocked = incomplete.as_ref().is_some_and(Incomplete::blocks_champion);
-    // No champion, and nothing said as if there were one, while configs
-    // are still unmeasured for reasons outside them.
     let valid: Vec<&RankedConfig> = evaluated
         .iter()
         .filter(|c| c.status == ConfigStatus::Valid && !blocked)
         .collect();
-    let champion = valid.first().map(|c| reference(c));
-    let significance = match (valid.first(), valid.get(1)) {
-        (Some(first), Some(second)) => Some(significance::significance(
-            first,
-            second,
-            plan.repeats.get(),
-        )),
-        _ => None,
-    };
     let (recommendations, tradeoffs) = if blocked {
         (Vec::new(), Vec::new())
     } else {
@@ -224,7 +405,7 @@ pub fn rank(plan: &Plan, results: &BTreeMap<ConfigId, ConfigResult>) -> Ranking 
     Ranking {
         configs: evaluated,
         champion,
-        significance,
+        decision,
         recommendations,
         tradeoffs,
         gates: plan.ranking.clone(),

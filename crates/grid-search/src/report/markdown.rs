@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use grid_plan::ConfigId;
 
+use grid_core::Estimate;
+
 use super::{ACCELERATION_CHART, SIMULATED_BANNER, TTFT_CHART};
-use crate::rank::{ConfigStatus, RankedConfig, Ranking};
+use crate::rank::{CacheEvidence, ConfigStatus, RankedConfig, Ranking};
 use crate::store::{ConfigResult, Manifest};
 
 fn opt(value: Option<f64>, decimals: usize) -> String {
@@ -27,10 +29,28 @@ fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-fn accel_text(c: &RankedConfig) -> String {
-    match c.kv_cache_acceleration {
+fn estimate_text(estimate: Option<Estimate>) -> String {
+    match estimate {
         Some(a) => format!("×{:.2} ({:.2}–{:.2})", a.median, a.ci95_low, a.ci95_high),
         None => "–".to_string(),
+    }
+}
+
+/// ", per repeat ×6.01, ×5.97" when there are two repeats or more.
+fn per_repeat_text(c: &RankedConfig) -> String {
+    if c.per_repeat_medians.len() < 2 {
+        return String::new();
+    }
+    format!("; per repeat {}", c.per_repeat_text("×"))
+}
+
+fn evidence_text(c: &RankedConfig) -> &'static str {
+    match &c.cache_evidence {
+        Some(CacheEvidence::Confirmed) => "confirmed",
+        Some(CacheEvidence::Disagreement { .. }) => "disagreement",
+        Some(CacheEvidence::Unverified) => "unverified",
+        Some(CacheEvidence::NotObserved) => "none",
+        None => "–",
     }
 }
 
@@ -81,39 +101,21 @@ pub fn render_markdown(
     );
 
     let _ = writeln!(md, "## Champion\n");
+    let figure = ranking
+        .decision
+        .as_ref()
+        .map_or("KV-cache acceleration", |d| d.criterion.figure());
     match ranking.champion.as_ref().and_then(|c| ranking.get(&c.id)) {
         Some(champion) => {
-            let valid = ranking
-                .configs
-                .iter()
-                .filter(|c| c.status == ConfigStatus::Valid)
-                .count();
             let _ = writeln!(
                 md,
-                "**{}** (`{}`; {}): KV-cache acceleration {}.\n",
+                "**{}** (`{}`; {}): {figure} {}{}.\n",
                 champion.name,
                 champion.id,
                 champion.settings,
-                accel_text(champion)
+                estimate_text(champion.criterion_acceleration()),
+                per_repeat_text(champion)
             );
-            let _ = writeln!(
-                md,
-                "Why: it has the highest median KV-cache acceleration (TTFT of a cold prompt over TTFT of the same conversation once cached) of the {valid} config(s) that passed every gate.\n"
-            );
-            if let Some(sig) = &ranking.significance {
-                let _ = writeln!(md, "{}\n", sig.text);
-            } else {
-                let _ = writeln!(
-                    md,
-                    "It is the only valid config, so there is no runner-up to compare with.\n"
-                );
-            }
-            if champion.secondary.cache_confirmed_by_server == Some(false) {
-                let _ = writeln!(
-                    md,
-                    "Warning: the server's prefix-cache counters did not confirm the cache hits behind this acceleration.\n"
-                );
-            }
         }
         None => match &ranking.incomplete {
             Some(incomplete) if incomplete.blocks_champion() => {
@@ -123,13 +125,19 @@ pub fn render_markdown(
                     incomplete.text, manifest.run_id
                 );
             }
-            _ => {
+            _ if ranking.decision.is_none() => {
                 let _ = writeln!(
                     md,
                     "**No champion**: no config passed every gate. See the rejected and failed configs below.\n"
                 );
             }
+            _ => {}
         },
+    }
+    if let Some(decision) = &ranking.decision {
+        for line in &decision.text {
+            let _ = writeln!(md, "{line}\n");
+        }
     }
     if let Some(incomplete) = ranking.incomplete.as_ref().filter(|i| !i.blocks_champion()) {
         let _ = writeln!(
@@ -142,11 +150,15 @@ pub fn render_markdown(
     let _ = writeln!(md, "## Comparison\n");
     let _ = writeln!(
         md,
-        "| rank | config | id | status | KV-cache acceleration (95 % CI) | TTFT miss ms | TTFT hit ms | output tok/s | mean ITL ms | mean E2E ms | VRAM peak MiB | tool calls | errors | stability degr. | cache confirmed |"
+        "Ranked on {figure}; `≡` marks a config equivalent to the champion, `⚠` a disturbed benchmark (the client's TTFT exceeded the server's own).\n"
     );
     let _ = writeln!(
         md,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| rank | config | id | status | KV-cache acceleration (95 % CI) | under pressure (95 % CI) | per-repeat medians | KV capacity tokens | pressure hit rate | preemptions | cache effect | TTFT miss ms | TTFT hit ms | output tok/s | mean ITL ms | mean E2E ms | VRAM peak MiB | tool calls | errors | stability degr. | disturbed |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for c in &ranking.configs {
         let status = match c.status {
@@ -155,16 +167,34 @@ pub fn render_markdown(
             ConfigStatus::Failed => "failed",
         };
         let s = &c.secondary;
+        let pressure = c.pressure.clone().unwrap_or_default();
+        let medians = c.per_repeat_text("");
+        let disturbed = c.disturbed_text();
         let _ = writeln!(
             md,
-            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {}{} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.rank
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "–".to_string()),
+            if c.equivalent_to_champion { " ≡" } else { "" },
             md_cell(&c.name),
             c.id,
             status,
-            accel_text(c),
+            estimate_text(c.kv_cache_acceleration),
+            estimate_text(c.kv_cache_pressure_acceleration),
+            if medians.is_empty() {
+                "–".to_string()
+            } else {
+                medians
+            },
+            pressure
+                .kv_capacity_tokens
+                .map_or("–".to_string(), |t| t.to_string()),
+            opt_pct(pressure.warm_hit_rate),
+            pressure
+                .preemptions
+                .map_or("–".to_string(), |p| p.to_string()),
+            evidence_text(c),
             opt(s.ttft_miss_ms, 1),
             opt(s.ttft_hit_ms, 1),
             opt(s.output_throughput, 1),
@@ -174,14 +204,31 @@ pub fn render_markdown(
             opt_pct(s.tool_call_success_rate),
             opt_pct(s.request_error_rate),
             opt_pct(s.stability_degradation),
-            match s.cache_confirmed_by_server {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "–",
-            }
+            if disturbed.is_empty() {
+                "–".to_string()
+            } else {
+                md_cell(&format!("⚠ {disturbed}"))
+            },
         );
     }
     let _ = writeln!(md);
+    let notes: Vec<&RankedConfig> = ranking
+        .configs
+        .iter()
+        .filter(|c| c.rank_note.is_some())
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(md, "Ranked after the others, and why:\n");
+        for c in notes {
+            let _ = writeln!(
+                md,
+                "- `{}`: {}.",
+                c.name,
+                c.rank_note.as_deref().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(md);
+    }
 
     let _ = writeln!(md, "## Recommendations per use case\n");
     for r in &ranking.recommendations {
@@ -267,7 +314,11 @@ pub fn render_markdown(
             g.min_tool_call_success_rate * 100.0
         );
     }
-    let _ = writeln!(md, "- KV-cache acceleration measured.\n");
+    let _ = writeln!(md, "- KV-cache acceleration measured;");
+    let _ = writeln!(
+        md,
+        "- to be champion: a confirmed cache effect on the champion criterion (the acceleration's 95 % lower bound above the battery's threshold, and cache hits reported by the server in every repeat).\n"
+    );
 
     let _ = writeln!(md, "## Charts\n");
     let _ = writeln!(

@@ -9,6 +9,7 @@ mod svg;
 
 use std::path::PathBuf;
 
+use grid_core::Estimate;
 use grid_plan::ConfigId;
 use serde::{Deserialize, Serialize};
 
@@ -45,14 +46,46 @@ pub struct ReportConfig {
     pub settings: String,
     pub secondary: crate::rank::Secondary,
     pub repeats: usize,
+    /// The pressured workload's acceleration; null when it did not run.
+    #[serde(default)]
+    pub kv_cache_pressure_acceleration: Option<Estimate>,
+    /// The smallest KV capacity (tokens) the config's servers reported.
+    #[serde(default)]
+    pub kv_capacity_tokens: Option<u64>,
+    /// Median share of the pressured workload's warm-turn prompt tokens
+    /// served from the cache.
+    #[serde(default)]
+    pub pressure_warm_hit_rate: Option<f64>,
+    /// Most preemptions in any repeat of the pressured workload.
+    #[serde(default)]
+    pub pressure_preemptions: Option<u64>,
+    /// Benchmarks the noise guard marked, with both TTFTs.
+    #[serde(default)]
+    pub disturbed: Vec<crate::store::Disturbance>,
+    /// Equivalent to the champion on the criterion (the champion itself:
+    /// false).
+    #[serde(default)]
+    pub equivalent_to_champion: bool,
+    /// Each repeat's median of the criterion's figure.
+    #[serde(default)]
+    pub per_repeat_medians: Vec<f64>,
+    /// The cache-effect verdict on the criterion's figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_evidence: Option<crate::rank::CacheEvidence>,
+    /// Why a valid config is ranked after others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportChampion {
     pub name: String,
     pub id: ConfigId,
-    pub kv_cache_acceleration: f64,
-    pub kv_cache_acceleration_ci95: [f64; 2],
+    /// The `kv_cache` figure; null when only the pressured one was measured.
+    pub kv_cache_acceleration: Option<f64>,
+    pub kv_cache_acceleration_ci95: Option<[f64; 2]>,
+    /// The figure it was chosen on (`decision.criterion`).
+    pub criterion_acceleration: Estimate,
 }
 
 /// `report.json`.
@@ -65,7 +98,9 @@ pub struct ReportJson {
     pub backend: String,
     pub generated_unix_ms: u64,
     pub champion: Option<ReportChampion>,
-    pub significance: Option<crate::rank::Significance>,
+    /// How the champion was chosen: criterion, equivalents with their
+    /// ratios, the tie-break steps, significance, noise, disturbance.
+    pub decision: Option<crate::rank::Decision>,
     pub configs: Vec<ReportConfig>,
     pub recommendations: Vec<crate::rank::Recommendation>,
     pub tradeoffs: Vec<String>,
@@ -124,12 +159,13 @@ pub fn write_report(store: &RunStore) -> Result<ReportFiles, SearchError> {
 pub fn report_json(manifest: &Manifest, ranking: &Ranking) -> ReportJson {
     let champion = ranking.champion.as_ref().and_then(|c| {
         let ranked = ranking.get(&c.id)?;
-        let a = ranked.kv_cache_acceleration?;
+        let a = ranked.kv_cache_acceleration;
         Some(ReportChampion {
             name: c.name.clone(),
             id: c.id.clone(),
-            kv_cache_acceleration: a.median,
-            kv_cache_acceleration_ci95: [a.ci95_low, a.ci95_high],
+            kv_cache_acceleration: a.map(|a| a.median),
+            kv_cache_acceleration_ci95: a.map(|a| [a.ci95_low, a.ci95_high]),
+            criterion_acceleration: ranked.criterion_acceleration()?,
         })
     });
     ReportJson {
@@ -140,7 +176,7 @@ pub fn report_json(manifest: &Manifest, ranking: &Ranking) -> ReportJson {
         backend: manifest.backend.clone(),
         generated_unix_ms: now_unix_ms(),
         champion,
-        significance: ranking.significance.clone(),
+        decision: ranking.decision.clone(),
         configs: ranking
             .configs
             .iter()
@@ -158,6 +194,15 @@ pub fn report_json(manifest: &Manifest, ranking: &Ranking) -> ReportJson {
                 settings: c.settings.clone(),
                 secondary: c.secondary.clone(),
                 repeats: c.repeats_done,
+                kv_cache_pressure_acceleration: c.kv_cache_pressure_acceleration,
+                kv_capacity_tokens: c.pressure.as_ref().and_then(|p| p.kv_capacity_tokens),
+                pressure_warm_hit_rate: c.pressure.as_ref().and_then(|p| p.warm_hit_rate),
+                pressure_preemptions: c.pressure.as_ref().and_then(|p| p.preemptions),
+                disturbed: c.disturbed.clone(),
+                equivalent_to_champion: c.equivalent_to_champion,
+                per_repeat_medians: c.per_repeat_medians.clone(),
+                cache_evidence: c.cache_evidence.clone(),
+                rank_note: c.rank_note.clone(),
             })
             .collect(),
         recommendations: ranking.recommendations.clone(),

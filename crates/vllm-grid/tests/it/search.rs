@@ -298,3 +298,112 @@ fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
     assert!(leaked.is_empty(), "generated key written to {leaked:?}");
     assert_nothing_running(&ws);
 }
+
+/// Issue 11: `reproduce` compares what was decided. An archived dry run
+/// (the shipped plan's battery and ranking on a 4-config grid: two
+/// memory shares × prefix caching on/off) reproduces with exit 0 and the
+/// same champion. Then the archive is doctored so that a prefix-off config
+/// was its champion (×40, confirmed); the new run measures it at about ×1,
+/// so the real prefix-caching champion is significantly better than the
+/// archived one: "not confirmed", exit 4 exactly.
+#[test]
+fn an_archived_dry_run_reproduces_and_a_significantly_better_config_is_not_confirmed() {
+    let ws = Workspace::new();
+    let mut plan: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../grid_search_configs.json")).unwrap();
+    plan["axes"] = serde_json::json!({
+        "gpu_memory_utilization": [0.85, 0.90],
+        "enable_chunked_prefill": [true],
+        "enable_prefix_caching": [true, false]
+    });
+    plan["named_configs"] = serde_json::json!([]);
+    plan["repeats"] = serde_json::json!(1);
+    std::fs::write(ws.path().join("small.json"), plan.to_string()).unwrap();
+    let out = ws.run(&[
+        "search",
+        "--dry-run",
+        "--configs",
+        "small.json",
+        "--run-id",
+        "first",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = ws.report("first");
+    let champion = report["champion"]["name"]
+        .as_str()
+        .expect("a champion")
+        .to_string();
+    assert!(champion.ends_with("prefix-on"), "{report:#}");
+    let decision = &report["decision"];
+    assert!(
+        decision["champion"]["name"] == champion.as_str(),
+        "{decision:#}"
+    );
+    assert!(ws.run(&["archive", "first"]).status.success());
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.archives().join("index.json")).unwrap())
+            .unwrap();
+    let archive_dir = ws
+        .archives()
+        .join(index["archives"][0]["dir"].as_str().unwrap());
+    let archive_arg = archive_dir.display().to_string();
+
+    let out = ws.run(&["reproduce", &archive_arg, "--run-id", "again"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("Champion holds"), "{text}");
+    let repro = reproduction(&ws, "again");
+    assert_eq!(repro["archived_champion"], champion.as_str(), "{repro:#}");
+    assert_eq!(repro["new_champion"], champion.as_str(), "{repro:#}");
+
+    // Doctor the archive: `gmu0.90_chunked-on_prefix-off` was ×40 with a
+    // confirmed effect on both workloads.
+    let doctored = "gmu0.90_chunked-on_prefix-off";
+    let id = report["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == doctored)
+        .and_then(|c| c["id"].as_str())
+        .unwrap()
+        .to_string();
+    let path = archive_dir.join(format!("results/{id}.json"));
+    let mut result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let fast =
+        serde_json::json!({"median": 40.0, "ci95_low": 39.0, "ci95_high": 41.0, "samples": 5});
+    for repeat in result["repeats"].as_array_mut().unwrap() {
+        let m = &mut repeat["measurement"];
+        m["kv_cache_acceleration"] = fast.clone();
+        m["acceleration_samples"] = serde_json::json!([39.0, 39.5, 40.0, 40.5, 41.0]);
+        m["cache_confirmed_by_server"] = serde_json::json!(true);
+        if m.get("kv_cache_pressure").is_some_and(|p| p.is_object()) {
+            let p = &mut m["kv_cache_pressure"];
+            p["acceleration"] = fast.clone();
+            p["acceleration_samples"] = serde_json::json!([39.0, 39.5, 40.0, 40.5, 41.0]);
+            p["cache_confirmed_by_server"] = serde_json::json!(true);
+        }
+    }
+    std::fs::write(&path, result.to_string()).unwrap();
+
+    let out = ws.run(&["reproduce", &archive_arg, "--run-id", "doctored"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}\n{}", stderr(&out));
+    assert!(text.contains("NOT confirmed"), "{text}");
+    let repro = reproduction(&ws, "doctored");
+    assert_eq!(repro["archived_champion"], doctored, "{repro:#}");
+    assert_eq!(repro["champion_holds"], false);
+    let why = repro["why"].as_str().unwrap();
+    assert!(
+        why.contains(
+            "significantly better than the archived champion `gmu0.90_chunked-on_prefix-off`"
+        ),
+        "{why}"
+    );
+    assert_nothing_running(&ws);
+}
+
+fn reproduction(ws: &Workspace, run_id: &str) -> serde_json::Value {
+    let path = ws.run_dir(run_id).join("reproduction.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
