@@ -300,8 +300,8 @@ fn dry_run_uses_the_embedded_plan_and_profile_and_says_it_is_simulated() {
 }
 
 /// Issue 11: `reproduce` compares what was decided. An archived dry run
-/// (the shipped plan's battery and ranking on a 4-config grid: two
-/// memory shares × prefix caching on/off) reproduces with exit 0 and the
+/// (the shipped plan's battery and ranking on a 2-config grid: prefix
+/// caching on/off at 0.85) reproduces with exit 0 and the
 /// same champion. Then the archive is doctored so that a prefix-off config
 /// was its champion (×40, confirmed); the new run measures it at about ×1,
 /// so the real prefix-caching champion is significantly better than the
@@ -312,7 +312,10 @@ fn an_archived_dry_run_reproduces_and_a_significantly_better_config_is_not_confi
     let mut plan: serde_json::Value =
         serde_json::from_str(include_str!("../../../../grid_search_configs.json")).unwrap();
     plan["axes"] = serde_json::json!({
-        "gpu_memory_utilization": [0.85, 0.90],
+        // One prefix-caching config: two of the same simulated physics
+        // (0.85 and 0.90) are a near-tie that host noise on a loaded 2-core
+        // machine can leave unsettled, which is "not confirmed" by design.
+        "gpu_memory_utilization": [0.85],
         "enable_chunked_prefill": [true],
         "enable_prefix_caching": [true, false]
     });
@@ -356,9 +359,9 @@ fn an_archived_dry_run_reproduces_and_a_significantly_better_config_is_not_confi
     assert_eq!(repro["archived_champion"], champion.as_str(), "{repro:#}");
     assert_eq!(repro["new_champion"], champion.as_str(), "{repro:#}");
 
-    // Doctor the archive: `gmu0.90_chunked-on_prefix-off` was ×40 with a
+    // Doctor the archive: `gmu0.85_chunked-on_prefix-off` was ×40 with a
     // confirmed effect on both workloads.
-    let doctored = "gmu0.90_chunked-on_prefix-off";
+    let doctored = "gmu0.85_chunked-on_prefix-off";
     let id = report["configs"]
         .as_array()
         .unwrap()
@@ -396,7 +399,7 @@ fn an_archived_dry_run_reproduces_and_a_significantly_better_config_is_not_confi
     let why = repro["why"].as_str().unwrap();
     assert!(
         why.contains(
-            "significantly better than the archived champion `gmu0.90_chunked-on_prefix-off`"
+            "significantly better than the archived champion `gmu0.85_chunked-on_prefix-off`"
         ),
         "{why}"
     );
