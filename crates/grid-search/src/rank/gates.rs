@@ -35,6 +35,7 @@ pub(super) fn evaluate(
         disturbed: Vec::new(),
         equivalent_to_champion: false,
         rank_note: None,
+        gate_notes: Vec::new(),
         reasons: Vec::new(),
         failure_class: None,
         log_tail: Vec::new(),
@@ -226,14 +227,23 @@ pub(super) fn evaluate(
         )),
         Some(_) => {}
     }
-    match degradation {
-        None => reasons.push("stability degradation not measured".to_string()),
-        Some(d) if d >= gates.max_stability_degradation => reasons.push(format!(
+    match stability_gate(&measurements, gates.max_stability_degradation) {
+        StabilityGate::Passed => {}
+        StabilityGate::NotMeasured => {
+            reasons.push("stability degradation not measured".to_string())
+        }
+        StabilityGate::Failed(d) => reasons.push(format!(
             "stability degradation {} is not below the {} gate",
             pct(d),
             pct(gates.max_stability_degradation)
         )),
-        Some(_) => {}
+        StabilityGate::NotJudged(d) => ranked.gate_notes.push(format!(
+            "stability degradation {} is over the {} gate, but only in repeats whose stability \
+             benchmark the noise guard marked disturbed (the client saw more TTFT than the \
+             server): not judged, since the host shaped the figure",
+            pct(d),
+            pct(gates.max_stability_degradation)
+        )),
     }
     if gates.require_tool_calling {
         match tool_success {
@@ -256,4 +266,39 @@ pub(super) fn evaluate(
     };
     ranked.reasons = reasons;
     ranked
+}
+
+/// The stability gate over repeats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum StabilityGate {
+    Passed,
+    NotMeasured,
+    /// The worst undisturbed repeat's degradation is over the gate.
+    Failed(f64),
+    /// Over the gate only in disturbed repeats: no verdict on the config.
+    NotJudged(f64),
+}
+
+/// The worst degradation of the repeats the noise guard left alone decides;
+/// a repeat whose stability benchmark was disturbed cannot fail the gate
+/// (an environment effect is never a verdict on a config), but it still
+/// counts when the figure is missing everywhere.
+pub(super) fn stability_gate(measurements: &[&Measurement], max: f64) -> StabilityGate {
+    let disturbed = |m: &Measurement| m.disturbed.iter().any(|d| d.benchmark == "stability");
+    let Some(all) = worst(measurements, |m| m.stability_degradation, true) else {
+        return StabilityGate::NotMeasured;
+    };
+    if all < max {
+        return StabilityGate::Passed;
+    }
+    let clean: Vec<&Measurement> = measurements
+        .iter()
+        .copied()
+        .filter(|m| !disturbed(m))
+        .collect();
+    match worst(&clean, |m| m.stability_degradation, true) {
+        Some(d) if d >= max => StabilityGate::Failed(d),
+        _ if clean.len() == measurements.len() => StabilityGate::Failed(all),
+        _ => StabilityGate::NotJudged(all),
+    }
 }

@@ -141,6 +141,11 @@ pub struct RankedConfig {
     /// confirmed, or it lacks the criterion's figure).
     #[serde(default)]
     pub rank_note: Option<String>,
+    /// Gates that were not applied to a figure, and why (a stability
+    /// figure the noise guard marked disturbed: the host, not the server,
+    /// shaped it, so it is no verdict on the config).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_notes: Vec<String>,
     pub reasons: Vec<String>,
     pub failure_class: Option<String>,
     pub log_tail: Vec<String>,

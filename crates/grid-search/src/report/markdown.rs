@@ -230,6 +230,21 @@ pub fn render_markdown(
         let _ = writeln!(md);
     }
 
+    let not_judged: Vec<&RankedConfig> = ranking
+        .configs
+        .iter()
+        .filter(|c| !c.gate_notes.is_empty())
+        .collect();
+    if !not_judged.is_empty() {
+        let _ = writeln!(md, "Gates not judged on disturbed figures:\n");
+        for c in not_judged {
+            for note in &c.gate_notes {
+                let _ = writeln!(md, "- `{}`: {note}.", c.name);
+            }
+        }
+        let _ = writeln!(md);
+    }
+
     let _ = writeln!(md, "## Recommendations per use case\n");
     for r in &ranking.recommendations {
         let _ = writeln!(

@@ -75,6 +75,9 @@ pub struct ReportConfig {
     /// Why a valid config is ranked after others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank_note: Option<String>,
+    /// Gates not applied to a disturbed figure, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +206,7 @@ pub fn report_json(manifest: &Manifest, ranking: &Ranking) -> ReportJson {
                 per_repeat_medians: c.per_repeat_medians.clone(),
                 cache_evidence: c.cache_evidence.clone(),
                 rank_note: c.rank_note.clone(),
+                gate_notes: c.gate_notes.clone(),
             })
             .collect(),
         recommendations: ranking.recommendations.clone(),

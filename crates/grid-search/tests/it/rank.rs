@@ -69,6 +69,52 @@ fn gates() {
         ConfigStatus::Valid,
         &[],
     );
+    // A stability figure the noise guard marked disturbed is no verdict:
+    // the host, not the server, shaped it; one for another benchmark is.
+    check(
+        "{}",
+        with(|m| {
+            m.stability_degradation = Some(0.63);
+            m.disturbed.push(disturbance("stability"));
+        }),
+        ConfigStatus::Valid,
+        &[],
+    );
+    check(
+        "{}",
+        with(|m| {
+            m.stability_degradation = Some(0.63);
+            m.disturbed.push(disturbance("kv_cache"));
+        }),
+        ConfigStatus::Rejected,
+        &["stability degradation 63.0 % is not below the 20.0 % gate"],
+    );
+    // Two repeats: the undisturbed one over the gate still rejects; the
+    // undisturbed one under it leaves the disturbed one's figure unjudged.
+    check(
+        "{}",
+        |p| {
+            let mut a = good(2.0, 0.1);
+            a.stability_degradation = Some(0.63);
+            a.disturbed.push(disturbance("stability"));
+            let mut b = good(2.0, 0.1);
+            b.stability_degradation = Some(0.31);
+            completed(p, 0, vec![a, b])
+        },
+        ConfigStatus::Rejected,
+        &["stability degradation 31.0 % is not below the 20.0 % gate"],
+    );
+    check(
+        "{}",
+        |p| {
+            let mut a = good(2.0, 0.1);
+            a.stability_degradation = Some(0.63);
+            a.disturbed.push(disturbance("stability"));
+            completed(p, 0, vec![a, good(2.0, 0.1)])
+        },
+        ConfigStatus::Valid,
+        &[],
+    );
     check(
         "{}",
         with(|m| {
@@ -122,6 +168,35 @@ fn gates() {
         |p| launch_failed(p, 0, "missing_image", false),
         ConfigStatus::Failed,
         &["server did not start (missing image)"],
+    );
+}
+
+fn disturbance(benchmark: &str) -> grid_search::store::Disturbance {
+    grid_search::store::Disturbance {
+        benchmark: benchmark.into(),
+        client_mean_ttft_ms: 7.5,
+        server_mean_ttft_ms: 2.2,
+    }
+}
+
+#[test]
+fn a_disturbed_stability_figure_is_noted_not_judged() {
+    let plan = plan(
+        r#""axes": {}, "named_configs": [{"name": "only", "settings": {"max_num_seqs": 4}}], "ranking": {}"#,
+    );
+    let mut m = good(2.0, 0.1);
+    m.stability_degradation = Some(0.63);
+    m.disturbed.push(disturbance("stability"));
+    let all = results(vec![completed(&plan, 0, vec![m])]);
+    let ranking = rank(&plan, &all);
+    let c = &ranking.configs[0];
+    assert_eq!(c.status, ConfigStatus::Valid, "{:?}", c.reasons);
+    assert_eq!(c.gate_notes.len(), 1, "{:?}", c.gate_notes);
+    assert!(c.gate_notes[0].contains("63.0 %") && c.gate_notes[0].contains("disturbed"));
+    let report = grid_search::report::render_markdown(&manifest(&plan, "noisy"), &all, &ranking);
+    assert!(
+        report.contains("Gates not judged on disturbed figures"),
+        "{report}"
     );
 }
 
