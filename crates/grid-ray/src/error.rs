@@ -97,6 +97,12 @@ pub enum RayError {
         #[source]
         cause: RequestError,
     },
+    #[error("cannot read the nodes of the Ray cluster at {address}: {}", cause.hint())]
+    Nodes {
+        address: String,
+        #[source]
+        cause: RequestError,
+    },
     #[error("cannot check for package {uri} on the Ray dashboard at {address}: {}", cause.hint())]
     PackageCheck {
         address: String,
@@ -123,6 +129,7 @@ impl RayError {
             | Self::Logs { cause, .. }
             | Self::Stop { cause, .. }
             | Self::List { cause, .. }
+            | Self::Nodes { cause, .. }
             | Self::PackageCheck { cause, .. }
             | Self::PackageUpload { cause, .. } => cause,
         }

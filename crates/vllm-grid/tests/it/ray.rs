@@ -1,0 +1,335 @@
+//! The Ray executor against a real local head (`ray start --head
+//! --num-gpus=4`, logical GPUs; grid-ray's `RayHead`, stopped on every
+//! path): a dry run of the default grid with 2-GPU jobs, SIGINT and kill -9
+//! of the orchestrator with jobs in flight then `resume`, and a config
+//! that fails on its node. Needs `VLLM_GRID_RAY` (scripts/setup-ray.sh);
+//! with `CI=true` a missing Ray fails these tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use grid_ray::testing::{HeadOptions, RayHead, require_ray};
+use grid_ray::{JobStatus, RayClient};
+
+use crate::common::*;
+
+const FOUR_CONFIGS: &str = r#"{"gpu_memory_utilization": [0.85, 0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
+
+/// A head, or `None` (and a skip line) without Ray outside CI.
+fn head(test: &str) -> Option<(tokio::runtime::Runtime, RayHead)> {
+    let ray = require_ray(test)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let head = runtime
+        .block_on(RayHead::start(&ray, &HeadOptions::default()))
+        .unwrap_or_else(|e| panic!("start a Ray head: {e}"));
+    Some((runtime, head))
+}
+
+/// `search --dry-run` through Ray on `plan` (None: the built-in default
+/// grid and profile).
+fn ray_search_args<'a>(address: &'a str, run_id: &'a str, plan: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec!["search", "--dry-run", "--run-id", run_id];
+    if let Some(plan) = plan {
+        args.extend(["--configs", plan, "--profile", "sim.yml"]);
+    }
+    args.extend(["--executor", "ray", "--ray-address", address]);
+    args
+}
+
+fn four_config_inputs(ws: &Workspace, load_s: f64) {
+    ws.write_plan("plan.json", Some(FOUR_CONFIGS));
+    ws.edit_plan("plan.json", |plan| {
+        plan["named_configs"] = serde_json::json!([])
+    });
+    // 2 GiB held by others: 0.95 fails its free-memory check.
+    ws.write_profile("sim.yml", 0.005, load_s, 2.0);
+}
+
+/// The run's jobs by status.
+fn job_statuses(
+    runtime: &tokio::runtime::Runtime,
+    client: &RayClient,
+    run_id: &str,
+) -> Vec<JobStatus> {
+    runtime
+        .block_on(client.list_run(run_id))
+        .expect("list the run's jobs")
+        .into_iter()
+        .map(|(_, _, details)| details.status)
+        .collect()
+}
+
+fn running(statuses: &[JobStatus]) -> usize {
+    statuses
+        .iter()
+        .filter(|s| matches!(s, JobStatus::Running | JobStatus::Pending))
+        .count()
+}
+
+/// Waits until `count` of the run's jobs run at once.
+fn wait_for_running(
+    runtime: &tokio::runtime::Runtime,
+    client: &RayClient,
+    run_id: &str,
+    count: usize,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statuses = job_statuses(runtime, client, run_id);
+        let now = statuses
+            .iter()
+            .filter(|s| **s == JobStatus::Running)
+            .count();
+        if now >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} jobs never ran at once: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Simulators (`vllm-grid sim`) still running from the head's job
+/// directories.
+fn simulators_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        let is_sim = args
+            .first()
+            .is_some_and(|a| a.contains(&needle) && a.ends_with("vllm-grid"))
+            && args.get(1).is_some_and(|a| a == "sim");
+        if is_sim {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn outcomes(ws: &Workspace, run_id: &str) -> BTreeMap<String, (String, String)> {
+    ws.result_ids(run_id)
+        .into_iter()
+        .map(|id| {
+            let path = ws
+                .run_dir(run_id)
+                .join("results")
+                .join(format!("{id}.json"));
+            let result: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let class = result["failure"]["class"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            (id, (result["outcome"].to_string(), class))
+        })
+        .collect()
+}
+
+/// Every config has exactly one result and finished once; no job of the
+/// run runs; no simulator is left.
+fn assert_whole_and_quiet(
+    ws: &Workspace,
+    runtime: &tokio::runtime::Runtime,
+    head: &RayHead,
+    run_id: &str,
+) {
+    assert_eq!(ws.result_ids(run_id), ws.plan_ids(run_id));
+    for (config, count) in ws.finished_counts(run_id) {
+        assert_eq!(count, 1, "config {config} finished {count} times");
+    }
+    let statuses = job_statuses(runtime, &head.client(), run_id);
+    assert_eq!(
+        running(&statuses),
+        0,
+        "jobs of the run still running: {statuses:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !simulators_under(head.temp_dir()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "simulators left: {:?}",
+            simulators_under(head.temp_dir())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_default_grid_runs_through_ray_with_two_gpu_jobs() {
+    let Some((runtime, head)) = head("the_default_grid_runs_through_ray_with_two_gpu_jobs") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let started = Instant::now();
+    let local = ws.run(&["search", "--dry-run", "--run-id", "local"]);
+    let local_s = started.elapsed().as_secs_f64();
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+
+    let started = Instant::now();
+    let ray = ws.run(&ray_search_args(head.address(), "ray", None));
+    let ray_s = started.elapsed().as_secs_f64();
+    assert_eq!(ray.status.code(), Some(0), "{}", stderr(&ray));
+    eprintln!(
+        "default grid, dry run: local 1 slot {local_s:.1} s, Ray (4 GPUs, 2-GPU jobs) {ray_s:.1} s"
+    );
+
+    let ids = ws.result_ids("ray");
+    assert_eq!(ids.len(), 12);
+    assert_eq!(ids, ws.plan_ids("ray"));
+    assert_eq!(ids, ws.result_ids("local"));
+    let report = ws.report("ray");
+    assert!(report["champion"].is_object(), "no champion: {report}");
+    assert!(ws.run_dir("ray").join("report.md").exists());
+    // Every job asked for 2 GPUs, and two ran at once somewhere in the run.
+    let jobs = runtime.block_on(head.client().list_run("ray")).unwrap();
+    assert_eq!(jobs.len(), 24, "12 configs × 2 repeats");
+    assert!(
+        jobs.iter()
+            .all(|(_, _, d)| d.status == JobStatus::Succeeded)
+    );
+    let overlapped = jobs.iter().any(|(_, _, a)| {
+        jobs.iter().any(|(_, _, b)| {
+            a.submission_id != b.submission_id
+                && a.start_time.zip(b.end_time).is_some_and(|(s, e)| s < e)
+                && b.start_time
+                    .zip(a.start_time)
+                    .is_some_and(|(bs, as_)| bs <= as_)
+        })
+    });
+    assert!(overlapped, "no two jobs ran at once");
+    assert!(ray_s < local_s, "Ray {ray_s:.1} s, local {local_s:.1} s");
+    assert_whole_and_quiet(&ws, &runtime, &head, "ray");
+    head.stop().expect("stop the head");
+}
+
+#[test]
+fn sigint_stops_the_runs_jobs_and_resume_completes() {
+    let Some((runtime, head)) = head("sigint_stops_the_runs_jobs_and_resume_completes") else {
+        return;
+    };
+    let client = head.client();
+    let ws = Workspace::new();
+    // A slow model load: the jobs are still running when the signal comes.
+    four_config_inputs(&ws, 600.0);
+    let mut child = ws.spawn(
+        &ray_search_args(head.address(), "int", Some("plan.json")),
+        &[],
+    );
+    drain_stdout(&mut child);
+    let text = capture_stderr(&mut child);
+    wait_for_running(&runtime, &client, "int", 2, Duration::from_secs(120));
+    send_signal(&child, SIGINT);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(90));
+    assert_eq!(status.code(), Some(130), "{}", text.lock().unwrap());
+    let statuses = job_statuses(&runtime, &client, "int");
+    assert_eq!(running(&statuses), 0, "{statuses:?}");
+    assert!(statuses.contains(&JobStatus::Stopped), "{statuses:?}");
+
+    let resumed = ws.run(&[
+        "resume",
+        "int",
+        "--executor",
+        "ray",
+        "--ray-address",
+        head.address(),
+    ]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_whole_and_quiet(&ws, &runtime, &head, "int");
+    head.stop().expect("stop the head");
+}
+
+#[test]
+fn kill_9_with_two_jobs_running_then_resume_runs_each_config_once() {
+    let Some((runtime, head)) =
+        head("kill_9_with_two_jobs_running_then_resume_runs_each_config_once")
+    else {
+        return;
+    };
+    let client = head.client();
+    let ws = Workspace::new();
+    four_config_inputs(&ws, 300.0);
+    let mut child = ws.spawn(
+        &ray_search_args(head.address(), "k9", Some("plan.json")),
+        &[],
+    );
+    drain_stdout(&mut child);
+    let _text = capture_stderr(&mut child);
+    wait_for_running(&runtime, &client, "k9", 2, Duration::from_secs(120));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    // The jobs outlive their orchestrator.
+    assert!(running(&job_statuses(&runtime, &client, "k9")) > 0);
+
+    let resumed = ws.run(&[
+        "resume",
+        "k9",
+        "--executor",
+        "ray",
+        "--ray-address",
+        head.address(),
+    ]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_whole_and_quiet(&ws, &runtime, &head, "k9");
+    // The jobs running at the kill were adopted, not run again: no unit
+    // has a second attempt.
+    let jobs = runtime.block_on(client.list_run("k9")).unwrap();
+    let mut units = std::collections::BTreeSet::new();
+    for (unit, id, _) in &jobs {
+        assert!(units.insert(unit.clone()), "unit {unit:?} ran twice ({id})");
+    }
+    head.stop().expect("stop the head");
+}
+
+#[test]
+fn a_config_that_fails_on_its_node_is_diagnosed_as_it_is_locally() {
+    let Some((_runtime, head)) =
+        head("a_config_that_fails_on_its_node_is_diagnosed_as_it_is_locally")
+    else {
+        return;
+    };
+    let ws = Workspace::new();
+    four_config_inputs(&ws, 20.0);
+    let local = ws.run(&[
+        "search",
+        "--dry-run",
+        "--configs",
+        "plan.json",
+        "--profile",
+        "sim.yml",
+        "--run-id",
+        "local",
+        "--verify-predictions",
+    ]);
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    // Started even where the memory prediction says vLLM refuses it: the
+    // node's simulator fails its free-memory check.
+    let mut args = ray_search_args(head.address(), "ray", Some("plan.json"));
+    args.push("--verify-predictions");
+    let ray = ws.run(&args);
+    assert_eq!(ray.status.code(), Some(0), "{}", stderr(&ray));
+    let (local, ray) = (outcomes(&ws, "local"), outcomes(&ws, "ray"));
+    assert_eq!(ray, local);
+    assert!(
+        ray.values()
+            .any(|(outcome, class)| outcome.contains("launch_failed") && !class.is_empty()),
+        "{ray:?}"
+    );
+    head.stop().expect("stop the head");
+}
