@@ -74,6 +74,11 @@ pub enum AppError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("--ray-address cannot be used")]
+    RayAddress {
+        #[source]
+        source: grid_ray::InvalidAddress,
+    },
     #[error("cannot find this vllm-grid binary to send to the Ray cluster")]
     CurrentExe {
         #[source]
@@ -203,6 +208,7 @@ impl AppError {
             | AppError::GpuSlots { .. }
             | AppError::SlotTooSmall { .. }
             | AppError::RayNeedsAddress
+            | AppError::RayAddress { .. }
             | AppError::SlotsOnRay
             | AppError::AddressWithoutRay => EXIT_BAD_INPUT,
             AppError::UnitSpec { source } => match source {

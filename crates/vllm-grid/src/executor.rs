@@ -1,6 +1,6 @@
 //! `--executor ray --ray-address URL`: where the search's units run,
-//! checked at the boundary (the address's form and reachability are the
-//! search's to check, with the fix in its error).
+//! checked at the boundary (the address's form here; its reachability by
+//! the search, with the fix in its error).
 
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ pub fn resolve(arg: &ExecutorArg, slots: &[GpuSlot]) -> Result<ExecutorKind, App
         (ExecutorName::Ray, None) => Err(AppError::RayNeedsAddress),
         (ExecutorName::Ray, Some(_)) if !slots.is_empty() => Err(AppError::SlotsOnRay),
         (ExecutorName::Ray, Some(address)) => {
+            // Its form is checked before any run directory exists.
+            grid_ray::RayClient::new(address, grid_ray::ClientOptions::default())
+                .map_err(|source| AppError::RayAddress { source })?;
             // The jobs run this very binary from the package the executor
             // uploads.
             let worker_binary =
