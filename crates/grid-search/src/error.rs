@@ -142,7 +142,7 @@ pub enum SearchError {
     #[error("cannot run on the Ray cluster")]
     RayCluster {
         #[source]
-        source: grid_ray::RayError,
+        source: Box<grid_ray::RayError>,
     },
     /// A config needs more GPUs than any node of the cluster has: its job
     /// would wait forever. A setup error, not a verdict on the config.
@@ -164,7 +164,7 @@ pub enum SearchError {
     #[error("cannot pack the Ray working-dir package")]
     RayPackage {
         #[source]
-        source: grid_ray::PackageError,
+        source: Box<grid_ray::PackageError>,
     },
     /// A request to the dashboard failed while a config's job ran.
     #[error(
@@ -174,7 +174,7 @@ pub enum SearchError {
         run_id: String,
         config: String,
         #[source]
-        source: grid_ray::RayError,
+        source: Box<grid_ray::RayError>,
     },
     /// A unit could not run on its node for a reason outside the config
     /// (the node, its runtime environment, a server or battery that cannot

@@ -5,7 +5,6 @@
 //! that fails on its node. Needs `VLLM_GRID_RAY` (scripts/setup-ray.sh);
 //! with `CI=true` a missing Ray fails these tests.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,13 +28,9 @@ fn head(test: &str) -> Option<(tokio::runtime::Runtime, RayHead)> {
     Some((runtime, head))
 }
 
-/// `search --dry-run` through Ray on `plan` (None: the built-in default
-/// grid and profile).
-fn ray_search_args<'a>(address: &'a str, run_id: &'a str, plan: Option<&'a str>) -> Vec<&'a str> {
-    let mut args = vec!["search", "--dry-run", "--run-id", run_id];
-    if let Some(plan) = plan {
-        args.extend(["--configs", plan, "--profile", "sim.yml"]);
-    }
+/// `search --dry-run` through Ray on plan.json and sim.yml.
+fn ray_search_args<'a>(address: &'a str, run_id: &'a str) -> Vec<&'a str> {
+    let mut args = dry_run_args(run_id, &[]);
     args.extend(["--executor", "ray", "--ray-address", address]);
     args
 }
@@ -123,25 +118,6 @@ fn simulators_under(dir: &Path) -> Vec<u32> {
     pids
 }
 
-fn outcomes(ws: &Workspace, run_id: &str) -> BTreeMap<String, (String, String)> {
-    ws.result_ids(run_id)
-        .into_iter()
-        .map(|id| {
-            let path = ws
-                .run_dir(run_id)
-                .join("results")
-                .join(format!("{id}.json"));
-            let result: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let class = result["failure"]["class"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            (id, (result["outcome"].to_string(), class))
-        })
-        .collect()
-}
-
 /// Every config has exactly one result and finished once; no job of the
 /// run runs; no simulator is left.
 fn assert_whole_and_quiet(
@@ -171,6 +147,42 @@ fn assert_whole_and_quiet(
     }
 }
 
+/// Starts a Ray search of four configs whose model loads take `load_s`
+/// simulated seconds, and returns once two of its jobs run.
+fn start_with_two_jobs_running(
+    ws: &Workspace,
+    runtime: &tokio::runtime::Runtime,
+    head: &RayHead,
+    run_id: &str,
+    load_s: f64,
+) -> (std::process::Child, CapturedText) {
+    four_config_inputs(ws, load_s);
+    let mut child = ws.spawn(&ray_search_args(head.address(), run_id), &[]);
+    drain_stdout(&mut child);
+    let text = capture_stderr(&mut child);
+    wait_for_running(runtime, &head.client(), run_id, 2, Duration::from_secs(120));
+    (child, text)
+}
+
+/// `resume RUN` through Ray finishes the run whole.
+fn resume_through_ray(
+    ws: &Workspace,
+    runtime: &tokio::runtime::Runtime,
+    head: &RayHead,
+    run_id: &str,
+) {
+    let resumed = ws.run(&[
+        "resume",
+        run_id,
+        "--executor",
+        "ray",
+        "--ray-address",
+        head.address(),
+    ]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_whole_and_quiet(ws, runtime, head, run_id);
+}
+
 #[test]
 fn the_default_grid_runs_through_ray_with_two_gpu_jobs() {
     let Some((runtime, head)) = head("the_default_grid_runs_through_ray_with_two_gpu_jobs") else {
@@ -183,7 +195,16 @@ fn the_default_grid_runs_through_ray_with_two_gpu_jobs() {
     assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
 
     let started = Instant::now();
-    let ray = ws.run(&ray_search_args(head.address(), "ray", None));
+    let ray = ws.run(&[
+        "search",
+        "--dry-run",
+        "--run-id",
+        "ray",
+        "--executor",
+        "ray",
+        "--ray-address",
+        head.address(),
+    ]);
     let ray_s = started.elapsed().as_secs_f64();
     assert_eq!(ray.status.code(), Some(0), "{}", stderr(&ray));
     eprintln!(
@@ -199,11 +220,12 @@ fn the_default_grid_runs_through_ray_with_two_gpu_jobs() {
     assert!(ws.run_dir("ray").join("report.md").exists());
     // A job per repeat of every config that was started (the memory
     // prediction keeps the others from starting), and two ran at once.
-    let started_configs = outcomes(&ws, "ray")
+    let started_configs = ws
+        .outcomes("ray")
         .values()
         .filter(|(outcome, _)| !outcome.contains("predicted_infeasible"))
         .count();
-    assert!(started_configs >= 2, "{:?}", outcomes(&ws, "ray"));
+    assert!(started_configs >= 2, "{:?}", ws.outcomes("ray"));
     let jobs = runtime.block_on(head.client().list_run("ray")).unwrap();
     assert_eq!(
         jobs.len(),
@@ -237,14 +259,7 @@ fn sigint_stops_the_runs_jobs_and_resume_completes() {
     let client = head.client();
     let ws = Workspace::new();
     // A slow model load: the jobs are still running when the signal comes.
-    four_config_inputs(&ws, 600.0);
-    let mut child = ws.spawn(
-        &ray_search_args(head.address(), "int", Some("plan.json")),
-        &[],
-    );
-    drain_stdout(&mut child);
-    let text = capture_stderr(&mut child);
-    wait_for_running(&runtime, &client, "int", 2, Duration::from_secs(120));
+    let (mut child, text) = start_with_two_jobs_running(&ws, &runtime, &head, "int", 600.0);
     send_signal(&child, SIGINT);
     let status = wait_with_timeout(&mut child, Duration::from_secs(90));
     assert_eq!(status.code(), Some(130), "{}", text.lock().unwrap());
@@ -252,16 +267,7 @@ fn sigint_stops_the_runs_jobs_and_resume_completes() {
     assert_eq!(running(&statuses), 0, "{statuses:?}");
     assert!(statuses.contains(&JobStatus::Stopped), "{statuses:?}");
 
-    let resumed = ws.run(&[
-        "resume",
-        "int",
-        "--executor",
-        "ray",
-        "--ray-address",
-        head.address(),
-    ]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert_whole_and_quiet(&ws, &runtime, &head, "int");
+    resume_through_ray(&ws, &runtime, &head, "int");
     head.stop().expect("stop the head");
 }
 
@@ -274,29 +280,13 @@ fn kill_9_with_two_jobs_running_then_resume_runs_each_config_once() {
     };
     let client = head.client();
     let ws = Workspace::new();
-    four_config_inputs(&ws, 300.0);
-    let mut child = ws.spawn(
-        &ray_search_args(head.address(), "k9", Some("plan.json")),
-        &[],
-    );
-    drain_stdout(&mut child);
-    let _text = capture_stderr(&mut child);
-    wait_for_running(&runtime, &client, "k9", 2, Duration::from_secs(120));
+    let (mut child, _text) = start_with_two_jobs_running(&ws, &runtime, &head, "k9", 300.0);
     child.kill().expect("kill -9");
     let _ = child.wait();
     // The jobs outlive their orchestrator.
     assert!(running(&job_statuses(&runtime, &client, "k9")) > 0);
 
-    let resumed = ws.run(&[
-        "resume",
-        "k9",
-        "--executor",
-        "ray",
-        "--ray-address",
-        head.address(),
-    ]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert_whole_and_quiet(&ws, &runtime, &head, "k9");
+    resume_through_ray(&ws, &runtime, &head, "k9");
     // The jobs running at the kill were adopted, not run again: no unit
     // has a second attempt.
     let jobs = runtime.block_on(client.list_run("k9")).unwrap();
@@ -316,25 +306,17 @@ fn a_config_that_fails_on_its_node_is_diagnosed_as_it_is_locally() {
     };
     let ws = Workspace::new();
     four_config_inputs(&ws, 20.0);
-    let local = ws.run(&[
-        "search",
-        "--dry-run",
-        "--configs",
-        "plan.json",
-        "--profile",
-        "sim.yml",
-        "--run-id",
-        "local",
-        "--verify-predictions",
-    ]);
+    let mut args = dry_run_args("local", &[]);
+    args.push("--verify-predictions");
+    let local = ws.run(&args);
     assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
     // Started even where the memory prediction says vLLM refuses it: the
     // node's simulator fails its free-memory check.
-    let mut args = ray_search_args(head.address(), "ray", Some("plan.json"));
+    let mut args = ray_search_args(head.address(), "ray");
     args.push("--verify-predictions");
     let ray = ws.run(&args);
     assert_eq!(ray.status.code(), Some(0), "{}", stderr(&ray));
-    let (local, ray) = (outcomes(&ws, "local"), outcomes(&ws, "ray"));
+    let (local, ray) = (ws.outcomes("local"), ws.outcomes("ray"));
     assert_eq!(ray, local);
     assert!(
         ray.values()
@@ -388,16 +370,7 @@ fn ray_options_that_cannot_be_used_exit_naming_the_fix() {
             ),
         ],
         |extra: &Vec<&str>| {
-            let mut args = vec![
-                "search",
-                "--dry-run",
-                "--configs",
-                "plan.json",
-                "--profile",
-                "sim.yml",
-                "--run-id",
-                "bad",
-            ];
+            let mut args = dry_run_args("bad", &[]);
             args.extend(extra);
             let out = ws.run(&args);
             let text = stderr(&out);

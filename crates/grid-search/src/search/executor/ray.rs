@@ -94,14 +94,18 @@ impl RayExecutor {
         client
             .version()
             .await
-            .map_err(|source| SearchError::RayCluster { source })?;
+            .map_err(|source| SearchError::RayCluster {
+                source: Box::new(source),
+            })?;
         // A head that has just started answers before its node registers.
         let registered = tokio::time::Instant::now();
         let gpus = loop {
             let gpus = client
                 .cluster_gpus()
                 .await
-                .map_err(|source| SearchError::RayCluster { source })?;
+                .map_err(|source| SearchError::RayCluster {
+                    source: Box::new(source),
+                })?;
             if gpus.total > 0 || registered.elapsed() > NODE_WAIT {
                 break gpus;
             }
@@ -123,10 +127,13 @@ impl RayExecutor {
         let lanes = usize::try_from((gpus.total / largest_job).max(1)).unwrap_or(1);
         let uri = upload(ctx, &client, &target.worker_binary).await?;
         let mut found: BTreeMap<(String, u32), Vec<Found>> = BTreeMap::new();
-        let jobs = client
-            .list_run(&ctx.setup.run_id)
-            .await
-            .map_err(|source| SearchError::RayCluster { source })?;
+        let jobs =
+            client
+                .list_run(&ctx.setup.run_id)
+                .await
+                .map_err(|source| SearchError::RayCluster {
+                    source: Box::new(source),
+                })?;
         for (unit, id, details) in jobs {
             let Some(attempt) = attempt_of(&id) else {
                 continue;
@@ -306,7 +313,7 @@ enum Start {
 
 /// What a finished job says about its unit.
 enum JobEnd {
-    Unit(UnitEnd),
+    Unit(Box<UnitEnd>),
     /// Not the config's fault and worth another attempt (a lost node, a
     /// runtime environment that failed to set up).
     Retry(FailureRecord),
@@ -343,7 +350,7 @@ impl Executor for RayExecutor {
                 .map_err(|source| request_error(ctx, unit.config, source))?;
             let end = job_end(ctx, unit.config, &details, &text, log)?;
             let record = match end {
-                JobEnd::Unit(end) => return Ok(end),
+                JobEnd::Unit(end) => return Ok(*end),
                 JobEnd::Retry(record) => record,
             };
             let limits = &ctx.setup.plan.limits;
@@ -378,7 +385,7 @@ fn job_end(
 ) -> Result<JobEnd, SearchError> {
     let failure = match diagnose(details, text, TAIL_LINES) {
         JobOutcome::Succeeded | JobOutcome::Unfinished(_) => match result_in(text) {
-            Some(result) => return Ok(JobEnd::Unit(adopt(ctx, config, result, log)?)),
+            Some(result) => return Ok(JobEnd::Unit(Box::new(adopt(ctx, config, result, log)?))),
             None => JobFailure {
                 class: JobFailureClass::JobFailed,
                 exit_code: details.driver_exit_code,
@@ -416,10 +423,16 @@ fn job_end(
         let local = grid_container::diagnose(Some(&exit), &tail);
         if !matches!(local.class, FailureClass::ExitedWithCode(_)) && is_config_fault(&local.class)
         {
-            return Ok(JobEnd::Unit(UnitEnd::LaunchFailed(failure_record(&local))));
+            return Ok(JobEnd::Unit(Box::new(UnitEnd::LaunchFailed(
+                failure_record(&local),
+            ))));
         }
     }
-    Ok(JobEnd::Unit(remote_unavailable(ctx, config, record(false))))
+    Ok(JobEnd::Unit(Box::new(remote_unavailable(
+        ctx,
+        config,
+        record(false),
+    ))))
 }
 
 fn details_id(details: &JobDetails) -> &str {
@@ -491,7 +504,7 @@ fn request_error(
     SearchError::RayRequest {
         run_id: ctx.setup.run_id.clone(),
         config: config.name.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 

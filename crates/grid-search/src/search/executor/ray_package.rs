@@ -45,7 +45,9 @@ pub(crate) async fn upload(
     };
     let _ = std::fs::remove_dir_all(&dir);
     let package = match packed {
-        Some(result) => result.map_err(|source| SearchError::RayPackage { source })?,
+        Some(result) => result.map_err(|source| SearchError::RayPackage {
+            source: Box::new(source),
+        })?,
         None => {
             return Err(SearchError::RayPackageDir {
                 dir,
@@ -56,7 +58,9 @@ pub(crate) async fn upload(
     let sent = client
         .upload_package(&package)
         .await
-        .map_err(|source| SearchError::RayCluster { source })?;
+        .map_err(|source| SearchError::RayCluster {
+            source: Box::new(source),
+        })?;
     tracing::info!(uri = %package.uri, bytes = package.zip.len(), ?sent, "Ray working-dir package ready");
     Ok(package.uri)
 }
