@@ -226,6 +226,19 @@ impl RayClient {
     /// Uploads a package unless the head has it. The check
     /// (`GET /api/packages/gcs/<name>`) also pins the package on the head
     /// for 10 minutes, so it is not collected before a job names it.
+    /// The GPUs of the cluster's alive nodes (state API `GET /api/v0/nodes`,
+    /// `resources_total.GPU`): what caps the jobs an executor keeps in flight.
+    pub async fn cluster_gpus(&self) -> Result<ClusterGpus, RayError> {
+        let reply: serde_json::Value =
+            self.get_json("/api/v0/nodes")
+                .await
+                .map_err(|cause| RayError::Nodes {
+                    address: self.address.clone(),
+                    cause,
+                })?;
+        Ok(ClusterGpus::of_nodes(&reply))
+    }
+
     pub async fn upload_package(&self, package: &Package) -> Result<Upload, RayError> {
         let path = format!("/api/packages/gcs/{}", package.uri.name());
         match self.send(Method::GET, &path, |r| r).await {
@@ -257,6 +270,42 @@ impl RayClient {
 }
 
 /// The submission jobs among `jobs` whose metadata names `run_id`.
+/// GPUs over a cluster's alive nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClusterGpus {
+    /// Whole GPUs over every alive node.
+    pub total: u32,
+    /// The most GPUs one node has: a job asking for more never starts.
+    pub largest_node: u32,
+}
+
+impl ClusterGpus {
+    /// From the state API's reply (`data.result.result[]` with `state` and
+    /// `resources_total`); fractional GPUs round down.
+    pub fn of_nodes(reply: &serde_json::Value) -> ClusterGpus {
+        let nodes = reply
+            .pointer("/data/result/result")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut gpus = ClusterGpus::default();
+        for node in nodes {
+            if node.get("state").and_then(serde_json::Value::as_str) != Some("ALIVE") {
+                continue;
+            }
+            let count = node
+                .pointer("/resources_total/GPU")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0);
+            // A count is a small non-negative number; the cast saturates.
+            let count = count.max(0.0).floor() as u32;
+            gpus.total = gpus.total.saturating_add(count);
+            gpus.largest_node = gpus.largest_node.max(count);
+        }
+        gpus
+    }
+}
+
 pub fn of_run(
     jobs: Vec<JobDetails>,
     run_id: &str,

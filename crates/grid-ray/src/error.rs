@@ -105,6 +105,12 @@ pub enum RayError {
         #[source]
         cause: RequestError,
     },
+    #[error("cannot read the nodes of the Ray cluster at {address}: {}", cause.hint())]
+    Nodes {
+        address: String,
+        #[source]
+        cause: RequestError,
+    },
     #[error("cannot check for package {uri} on the Ray dashboard at {address}: {}", cause.hint())]
     PackageCheck {
         address: String,
@@ -131,6 +137,7 @@ impl RayError {
             | Self::Logs { cause, .. }
             | Self::Stop { cause, .. }
             | Self::List { cause, .. }
+            | Self::Nodes { cause, .. }
             | Self::PackageCheck { cause, .. }
             | Self::PackageUpload { cause, .. } => cause,
         }

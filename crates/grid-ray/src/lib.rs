@@ -24,7 +24,7 @@ pub mod spec;
 pub mod testing;
 
 pub use api::{JobDetails, JobErrorType, JobStatus};
-pub use client::{ClientOptions, RayClient, Upload, of_run, tail};
+pub use client::{ClientOptions, ClusterGpus, RayClient, Upload, of_run, tail};
 pub use diagnose::{JobFailure, JobFailureClass, JobOutcome, diagnose, entrypoint_output};
 pub use error::{InvalidAddress, RayError, RequestError};
 pub use package::{Package, PackageError, PackageUri};

@@ -147,6 +147,11 @@ impl Package {
                 hash.add(&name, Some(&bytes));
                 let options = SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
+                    // The fastest level: a package holds a binary of
+                    // hundreds of MB, packed at every search's start; level
+                    // 1 packs it in about half the time of the default for
+                    // a few % more bytes.
+                    .compression_level(Some(1))
                     .unix_permissions(meta.permissions().mode() & 0o7777)
                     .large_file(bytes.len() >= u32::MAX as usize);
                 let zip_error = |source| PackageError::Zip {

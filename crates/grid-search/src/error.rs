@@ -133,6 +133,61 @@ pub enum SearchError {
         #[source]
         source: Box<grid_bench::BatteryError>,
     },
+    #[error("the Ray address is not usable")]
+    RayAddress {
+        #[source]
+        source: grid_ray::InvalidAddress,
+    },
+    /// The Ray cluster cannot be used at all (unreachable, no GPUs).
+    #[error("cannot run on the Ray cluster")]
+    RayCluster {
+        #[source]
+        source: Box<grid_ray::RayError>,
+    },
+    /// A config needs more GPUs than any node of the cluster has: its job
+    /// would wait forever. A setup error, not a verdict on the config.
+    #[error(
+        "config {config} needs {needed} GPUs (TP × PP), and the largest node of the Ray cluster at {address} has {largest}: give the cluster a bigger node, or leave the config out"
+    )]
+    RayTooFewGpus {
+        config: String,
+        needed: u32,
+        largest: u32,
+        address: String,
+    },
+    #[error("cannot prepare the Ray working-dir package in {dir}")]
+    RayPackageDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot pack the Ray working-dir package")]
+    RayPackage {
+        #[source]
+        source: Box<grid_ray::PackageError>,
+    },
+    /// A request to the dashboard failed while a config's job ran.
+    #[error(
+        "the Ray dashboard failed while config {config} ran, which says nothing about the config: the run stopped and stays resumable; `vllm-grid resume {run_id}` adopts its jobs"
+    )]
+    RayRequest {
+        run_id: String,
+        config: String,
+        #[source]
+        source: Box<grid_ray::RayError>,
+    },
+    /// A unit could not run on its node for a reason outside the config
+    /// (the node, its runtime environment, a server or battery that cannot
+    /// start there), after the plan's retries.
+    #[error(
+        "config {config} could not run on the Ray cluster ({class}: {reason}), which says nothing about the config: the run stopped and stays resumable; fix the cause, then `vllm-grid resume {run_id}`"
+    )]
+    RemoteUnavailable {
+        run_id: String,
+        config: String,
+        class: String,
+        reason: String,
+    },
     #[error("the unit's config {config_id} is not in its plan; write the spec from the run's plan")]
     UnitWithoutConfig { config_id: ConfigId },
     #[error("the archive {dir} has no manifest.json; give a directory made by `vllm-grid archive`")]
@@ -189,8 +244,15 @@ impl SearchError {
             | SearchError::ArchiveWithoutManifest { .. }
             | SearchError::ArchiveProfile { .. }
             | SearchError::UnitWithoutConfig { .. } => ErrorKind::BadInput,
-            SearchError::Locked { .. } | SearchError::Sweep { .. } => {
-                ErrorKind::EnvironmentUnavailable
+            SearchError::Locked { .. }
+            | SearchError::Sweep { .. }
+            | SearchError::RayCluster { .. }
+            | SearchError::RayRequest { .. }
+            | SearchError::RemoteUnavailable { .. }
+            | SearchError::RayPackageDir { .. }
+            | SearchError::RayPackage { .. } => ErrorKind::EnvironmentUnavailable,
+            SearchError::RayTooFewGpus { .. } | SearchError::RayAddress { .. } => {
+                ErrorKind::BadInput
             }
             SearchError::ReadFile { source, .. }
             | SearchError::WriteFile { source, .. }

@@ -35,5 +35,5 @@ pub use error::{ErrorKind, JsonError, SearchError};
 pub use progress::{Phase, Progress, QuietProgress, SearchEvent};
 pub use rank::{ConfigStatus, Ranking, rank};
 pub use report::{ReportFiles, write_report};
-pub use search::{SearchMode, SearchOptions, SearchOutcome, SearchSetup, run_search};
+pub use search::{ExecutorKind, SearchMode, SearchOptions, SearchOutcome, SearchSetup, run_search};
 pub use store::{ConfigResult, Manifest, RunStore};

@@ -172,6 +172,29 @@ pub struct SearchArgs {
     pub verify_predictions: bool,
     #[command(flatten)]
     pub slots: SlotsArg,
+    #[command(flatten)]
+    pub executor: ExecutorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ExecutorName {
+    /// Here: this host's Docker engine or processes, on its GPU slots.
+    #[default]
+    Local,
+    /// One Ray job per config × repeat, on the cluster at --ray-address.
+    Ray,
+}
+
+/// Where the units run.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExecutorArg {
+    /// Where configs run: `local`, or `ray` (a Ray job per config ×
+    /// repeat with TP × PP GPUs; needs --ray-address).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorName,
+    /// The Ray dashboard's address, `http://HOST:8265` (with --executor ray).
+    #[arg(long, value_name = "URL")]
+    pub ray_address: Option<String>,
 }
 
 /// GPU slots: configs side by side, one per slot.
@@ -214,6 +237,8 @@ pub struct ResumeArgs {
     pub replace_foreign: bool,
     #[command(flatten)]
     pub slots: SlotsArg,
+    #[command(flatten)]
+    pub executor: ExecutorArg,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,29 @@ pub enum AppError {
         #[source]
         source: grid_container::SlotError,
     },
+    #[error("--executor ray needs the cluster's dashboard: add --ray-address http://HOST:8265")]
+    RayNeedsAddress,
+    #[error("cannot encode the unit result as JSON")]
+    EncodeResult {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("--ray-address cannot be used")]
+    RayAddress {
+        #[source]
+        source: grid_ray::InvalidAddress,
+    },
+    #[error("cannot find this vllm-grid binary to send to the Ray cluster")]
+    CurrentExe {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--gpu-slots is for the local executor; on Ray the cluster places each job on TP × PP of its GPUs: leave --gpu-slots out"
+    )]
+    SlotsOnRay,
+    #[error("--ray-address is for --executor ray; add `--executor ray`, or leave the address out")]
+    AddressWithoutRay,
     #[error(
         "GPU slot {slot} has {gpus} GPU(s) but config {config} needs {needed} (tensor × pipeline parallel size); give each slot at least {needed} GPUs"
     )]
@@ -183,7 +206,11 @@ impl AppError {
             | AppError::BatteryJson { .. }
             | AppError::ReadProfileCopy { .. }
             | AppError::GpuSlots { .. }
-            | AppError::SlotTooSmall { .. } => EXIT_BAD_INPUT,
+            | AppError::SlotTooSmall { .. }
+            | AppError::RayNeedsAddress
+            | AppError::RayAddress { .. }
+            | AppError::SlotsOnRay
+            | AppError::AddressWithoutRay => EXIT_BAD_INPUT,
             AppError::UnitSpec { source } => match source {
                 grid_search::search::executor::UnitSpecError::Write { .. } => EXIT_ENVIRONMENT,
                 _ => EXIT_BAD_INPUT,
@@ -192,7 +219,9 @@ impl AppError {
             | AppError::Sweep { .. }
             | AppError::Probe { .. }
             | AppError::ListGpus { .. }
-            | AppError::GenerateSecret { .. } => EXIT_ENVIRONMENT,
+            | AppError::GenerateSecret { .. }
+            | AppError::CurrentExe { .. } => EXIT_ENVIRONMENT,
+            AppError::EncodeResult { .. } => EXIT_INTERNAL,
             AppError::Search(err) => match err.kind() {
                 ErrorKind::BadInput => EXIT_BAD_INPUT,
                 ErrorKind::EnvironmentUnavailable => EXIT_ENVIRONMENT,

@@ -16,6 +16,7 @@ mod commands;
 mod drive;
 mod dry_run;
 mod error;
+mod executor;
 mod load;
 mod out;
 mod signals;

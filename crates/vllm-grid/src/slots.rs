@@ -9,26 +9,16 @@ use grid_plan::Plan;
 use crate::dry_run;
 use crate::error::AppError;
 
-/// The GPUs each config's server uses: tensor × pipeline parallel size of
-/// its rendered command (1 × 1 where the command sets neither).
+/// The GPUs each config's server uses (TP × PP).
 fn gpus_needed(profile: &Profile, plan: &Plan) -> Vec<(String, usize)> {
     plan.configs
         .iter()
         .map(|config| {
-            let command = grid_container::render_command(&profile.command, &config.flags());
-            // A command vLLM would refuse is diagnosed at its launch; for
-            // sizing, its parallelism counts as vLLM's default.
-            let args = grid_predict::ServeArgs::parse(&command).ok();
-            let tp = args
-                .as_ref()
-                .and_then(|a| a.tensor_parallel_size)
-                .unwrap_or(1);
-            let pp = args
-                .as_ref()
-                .and_then(|a| a.pipeline_parallel_size)
-                .unwrap_or(1);
-            let needed = usize::try_from(tp.saturating_mul(pp).max(1)).unwrap_or(usize::MAX);
-            (config.name.clone(), needed)
+            let needed = grid_search::search::config_gpus(profile, config);
+            (
+                config.name.clone(),
+                usize::try_from(needed).unwrap_or(usize::MAX),
+            )
         })
         .collect()
 }

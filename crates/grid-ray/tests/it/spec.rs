@@ -115,3 +115,41 @@ fn metadata_round_trips_and_foreign_jobs_have_none() {
     ];
     check(&cases, |cpus| CpuShare::new(*cpus).is_some());
 }
+
+#[test]
+fn the_clusters_gpus_are_counted_over_its_alive_nodes() {
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixture_dir().join("nodes-reply.json"))
+            .expect("read"),
+    )
+    .expect("json");
+    let nodes = |list: serde_json::Value| serde_json::json!({"data": {"result": {"result": list}}});
+    let node = |state: &str, gpus: f64| serde_json::json!({"state": state, "resources_total": {"GPU": gpus}});
+    check(
+        &[
+            // `ray start --head --num-gpus=4`, recorded (GET /api/v0/nodes).
+            ("recorded head", recorded, (4, 4)),
+            // Right after start the head answers before its node registers.
+            ("no node yet", nodes(serde_json::json!([])), (0, 0)),
+            (
+                "a dead node does not count",
+                nodes(serde_json::json!([node("ALIVE", 2.0), node("DEAD", 8.0)])),
+                (2, 2),
+            ),
+            (
+                "two nodes, a fraction rounds down",
+                nodes(serde_json::json!([node("ALIVE", 4.0), node("ALIVE", 2.5)])),
+                (6, 4),
+            ),
+            (
+                "not the state API's shape",
+                serde_json::json!({"x": 1}),
+                (0, 0),
+            ),
+        ],
+        |reply| {
+            let gpus = grid_ray::ClusterGpus::of_nodes(reply);
+            (gpus.total, gpus.largest_node)
+        },
+    );
+}

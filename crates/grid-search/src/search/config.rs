@@ -23,14 +23,16 @@ use super::slots::SlotBoard;
 /// Where a config runs: its GPU slot (`None`: the profile as written, one
 /// slot) and the board that says who runs beside it.
 pub(crate) struct Lane<'a> {
+    /// The lane's key on the board: its slot's index, or its number.
+    pub index: u32,
     pub slot: Option<&'a GpuSlot>,
     pub board: &'a SlotBoard,
 }
 
 impl Lane<'_> {
-    /// The slot's index on the board (0 for the one unnamed slot).
+    /// The lane's key on the board.
     pub(crate) fn key(&self) -> u32 {
-        self.slot.map_or(0, |s| s.index)
+        self.index
     }
 
     /// A repeat's result says where it ran and beside whom.
@@ -182,6 +184,7 @@ pub(crate) async fn run_config(
                     failure,
                 },
             ),
+            UnitEnd::Unavailable { record, error } => (record, *error),
             UnitEnd::BatteryUnavailable(source) => (
                 plain_failure("battery_error", chain_text(&source), false),
                 SearchError::Battery {

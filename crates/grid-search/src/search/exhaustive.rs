@@ -80,8 +80,9 @@ impl<'a, E: Executor> Loop<'a, '_, E> {
         self.halt.cancel();
     }
 
-    async fn lane(&self, slot: Option<&GpuSlot>) {
+    async fn lane(&self, index: u32, slot: Option<&GpuSlot>) {
         let lane = Lane {
+            index,
             slot,
             board: &self.board,
         };
@@ -119,13 +120,15 @@ impl<'a, E: Executor> Loop<'a, '_, E> {
 }
 
 /// Runs every config without a kept result on the executor, one per slot
-/// at a time (`slots` empty: one slot, the profile as written). `halt` is
+/// at a time (`slots` empty: `lanes` lanes without a slot, the profile as
+/// written: one locally, as many as a cluster's GPUs hold on Ray). `halt` is
 /// the user's cancel; a config that stops the run fires it too, so the
 /// other slots' configs end unrecorded and run again on resume.
 pub(crate) async fn run_all(
     ctx: &RunContext<'_>,
     executor: &impl Executor,
     slots: &[GpuSlot],
+    lanes: usize,
     kept: &BTreeMap<ConfigId, ConfigResult>,
     halt: &CancellationToken,
     search: &Deadline,
@@ -154,9 +157,11 @@ pub(crate) async fn run_all(
         search,
     };
     if slots.is_empty() {
-        work.lane(None).await;
+        let lanes = u32::try_from(lanes.max(1)).unwrap_or(u32::MAX);
+        futures_util::future::join_all((0..lanes).map(|index| work.lane(index, None))).await;
     } else {
-        futures_util::future::join_all(slots.iter().map(|slot| work.lane(Some(slot)))).await;
+        futures_util::future::join_all(slots.iter().map(|slot| work.lane(slot.index, Some(slot))))
+            .await;
     }
     let shared = work
         .shared

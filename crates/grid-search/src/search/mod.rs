@@ -53,7 +53,7 @@ use grid_plan::{ConfigId, Plan};
 use tokio_util::sync::CancellationToken;
 
 pub use failure::{died_during_battery, failure_record, is_config_fault};
-pub use setup::{manifest_for, profile_hash, setup_changes};
+pub use setup::{config_gpus, manifest_for, profile_hash, setup_changes};
 
 use crate::SearchError;
 use crate::progress::{Progress, SearchEvent};
@@ -118,6 +118,18 @@ pub struct SearchOptions {
     /// GPU slots to run configs on side by side, one config per slot
     /// (`--gpu-slots`); empty: one slot, the profile's GPUs as written.
     pub slots: Vec<GpuSlot>,
+    /// Where units run: here, or as jobs on a Ray cluster.
+    pub executor: ExecutorKind,
+}
+
+/// Where a search's units run.
+#[derive(Debug, Clone, Default)]
+pub enum ExecutorKind {
+    /// In this process, on this host's backend and GPU slots.
+    #[default]
+    Local,
+    /// One Ray job per unit (`--executor ray`).
+    Ray(executor::RayTarget),
 }
 
 impl Default for SearchOptions {
@@ -130,6 +142,7 @@ impl Default for SearchOptions {
             variables: std::collections::BTreeMap::new(),
             verify_predictions: false,
             slots: Vec::new(),
+            executor: ExecutorKind::Local,
         }
     }
 }
@@ -208,16 +221,31 @@ pub async fn run_search(
         progress,
         journal: JournalTarget::Store,
     };
+    let ray = match &options.executor {
+        ExecutorKind::Local => None,
+        ExecutorKind::Ray(target) => Some(executor::RayExecutor::connect(&ctx, target).await?),
+    };
     let predictions = predicted::skip_predicted(&ctx, &mut results).await?;
-    let end = exhaustive::run_all(
-        &ctx,
-        &executor::LocalExecutor,
-        &options.slots,
-        &results,
-        &halt,
-        &search,
-    )
-    .await;
+    let end = match &ray {
+        None => {
+            exhaustive::run_all(
+                &ctx,
+                &executor::LocalExecutor,
+                &options.slots,
+                1,
+                &results,
+                &halt,
+                &search,
+            )
+            .await
+        }
+        Some(ray) => {
+            let end =
+                exhaustive::run_all(&ctx, ray, &[], ray.lanes(), &results, &halt, &search).await;
+            ray.finish().await;
+            end
+        }
+    };
     drop(search);
     let recorded = predicted::record_predictions(&ctx, &predictions);
     let exhaustive::LoopEnd {

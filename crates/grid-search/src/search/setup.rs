@@ -71,3 +71,21 @@ pub fn setup_changes(old: &Manifest, new: &Manifest) -> Vec<String> {
     }
     changes
 }
+
+/// The GPUs a config's server uses: tensor × pipeline parallel size of its
+/// rendered command (1 × 1 where the command sets neither). A command vLLM
+/// would refuse is diagnosed at its launch; for sizing, its parallelism
+/// counts as vLLM's default.
+pub fn config_gpus(profile: &grid_container::Profile, config: &grid_plan::PlannedConfig) -> u32 {
+    let command = grid_container::render_command(&profile.command, &config.flags());
+    let args = grid_predict::ServeArgs::parse(&command).ok();
+    let tp = args
+        .as_ref()
+        .and_then(|a| a.tensor_parallel_size)
+        .unwrap_or(1);
+    let pp = args
+        .as_ref()
+        .and_then(|a| a.pipeline_parallel_size)
+        .unwrap_or(1);
+    u32::try_from(tp.saturating_mul(pp).max(1)).unwrap_or(u32::MAX)
+}

@@ -13,7 +13,7 @@ use crate::drive::{SearchInputs, search_and_report};
 use crate::dry_run;
 use crate::error::AppError;
 use crate::load::{LoadedProfile, Variables, load_plan, load_profile_file};
-use crate::slots;
+use crate::{executor, slots};
 
 pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
     let service = args.service.service.as_deref();
@@ -35,7 +35,9 @@ pub async fn run(dirs: &Dirs, args: ResumeArgs) -> Result<u8, AppError> {
         &profile.profile,
         manifest.simulated,
     )?;
+    let executor = executor::resolve(&args.executor, &slots)?;
     let options = SearchOptions {
+        executor,
         slots,
         mode: SearchMode::Resume {
             allow_changes: args.allow_changes,

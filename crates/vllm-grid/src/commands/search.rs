@@ -10,7 +10,7 @@ use crate::drive::{SearchInputs, search_and_report};
 use crate::dry_run;
 use crate::error::AppError;
 use crate::load::{Variables, load_plan, load_profile_file, relative_to};
-use crate::slots;
+use crate::{executor, slots};
 
 pub async fn run(dirs: &Dirs, args: SearchArgs) -> Result<u8, AppError> {
     let service = args.service.service.as_deref();
@@ -34,7 +34,9 @@ pub async fn run(dirs: &Dirs, args: SearchArgs) -> Result<u8, AppError> {
         (plan, load_profile_file(&path, service)?, Variables::new())
     };
     let slots = slots::resolve(&args.slots.gpu_slots, &plan, &profile.profile, args.dry_run)?;
+    let executor = executor::resolve(&args.executor, &slots)?;
     let options = SearchOptions {
+        executor,
         mode: SearchMode::New,
         replace_foreign: args.replace_foreign,
         verify_predictions: args.verify_predictions,

@@ -8,10 +8,16 @@
 //! from this environment (a dry run's spec gets random values, as a dry
 //! run does). SIGINT or SIGTERM (a job stopped) cuts the unit short: the
 //! result says so and the exit is 130.
+//!
+//! The result also goes to stdout as one last line, `VLLM_GRID_RESULT
+//! <json>`, for an executor that reads the job's log rather than a file on
+//! the node (Ray). A spec without a slot, run where `CUDA_VISIBLE_DEVICES`
+//! is set (Ray sets it to the GPUs it gave the job), runs on those GPUs.
 
 use std::time::Duration;
 
-use grid_search::search::executor::{UnitEndRecord, UnitSpec, run_unit_spec};
+use grid_container::GpuSlot;
+use grid_search::search::executor::{RESULT_LINE_PREFIX, UnitEndRecord, UnitSpec, run_unit_spec};
 use grid_search::{QuietProgress, SearchOptions, SearchSetup};
 
 use super::Dirs;
@@ -20,10 +26,14 @@ use crate::drive::STOP_GRACE;
 use crate::dry_run;
 use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_OK};
 use crate::load::{self, Variables};
+use crate::out::outln;
 use crate::signals::Signals;
 
 pub async fn run(dirs: &Dirs, args: WorkerArgs) -> Result<u8, AppError> {
-    let spec = UnitSpec::read(&args.spec).map_err(|source| AppError::UnitSpec { source })?;
+    let mut spec = UnitSpec::read(&args.spec).map_err(|source| AppError::UnitSpec { source })?;
+    if spec.slot.is_none() {
+        spec.slot = given_gpus(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref());
+    }
     let loaded =
         load::parse_profile_text(&spec.profile_text, &spec.profile_file, Some(&spec.service))?;
     let (profile, variables) = if spec.simulated {
@@ -75,6 +85,9 @@ pub async fn run(dirs: &Dirs, args: WorkerArgs) -> Result<u8, AppError> {
     result
         .write(&args.out)
         .map_err(|source| AppError::UnitSpec { source })?;
+    let line =
+        serde_json::to_string(&result).map_err(|source| AppError::EncodeResult { source })?;
+    outln!("{RESULT_LINE_PREFIX}{line}")?;
     tracing::info!(
         config = %spec.config_id,
         repeat = spec.repeat,
@@ -85,4 +98,44 @@ pub async fn run(dirs: &Dirs, args: WorkerArgs) -> Result<u8, AppError> {
         UnitEndRecord::CutShort if signals.received().is_some() => EXIT_INTERRUPTED,
         _ => EXIT_OK,
     })
+}
+
+/// The GPUs the node's scheduler gave this process (`CUDA_VISIBLE_DEVICES`)
+/// as a slot; its index is the first device's number, so two jobs on one
+/// node get distinct container names and ports.
+fn given_gpus(visible: Option<&str>) -> Option<GpuSlot> {
+    let devices: Vec<String> = visible?
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect();
+    let index = devices.first()?.parse().unwrap_or(0);
+    Some(GpuSlot { index, devices })
+}
+
+#[cfg(test)]
+mod tests {
+    use grid_core::testing::check;
+
+    use super::given_gpus;
+
+    #[test]
+    fn the_gpus_the_scheduler_gave_become_the_slot() {
+        let slot = |index: u32, devices: &[&str]| {
+            Some((
+                index,
+                devices.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            ))
+        };
+        check(
+            &[
+                ("unset", None, None),
+                ("empty", Some(""), None),
+                ("two", Some("2,3"), slot(2, &["2", "3"])),
+                ("uuid", Some("GPU-a"), slot(0, &["GPU-a"])),
+            ],
+            |visible| given_gpus(*visible).map(|slot| (slot.index, slot.devices)),
+        );
+    }
 }

@@ -48,6 +48,26 @@ pub fn search_args<'a>(backend: &'a str, run_id: &'a str) -> [&'a str; 7] {
     ]
 }
 
+/// `search --dry-run` on the workspace's plan.json and sim.yml, on the GPU
+/// `slots` given (none: one slot).
+pub fn dry_run_args<'a>(run_id: &'a str, slots: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "search",
+        "--dry-run",
+        "--configs",
+        "plan.json",
+        "--profile",
+        "sim.yml",
+        "--run-id",
+        run_id,
+    ];
+    if !slots.is_empty() {
+        args.push("--gpu-slots");
+        args.extend(slots);
+    }
+    args
+}
+
 /// The text a child writes to stderr, collected in the background.
 pub type CapturedText = std::sync::Arc<std::sync::Mutex<String>>;
 
@@ -305,6 +325,26 @@ x-vllm-grid:
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Each result's outcome and failure class (empty when none), by config ID.
+    pub fn outcomes(&self, run_id: &str) -> BTreeMap<String, (String, String)> {
+        self.result_ids(run_id)
+            .into_iter()
+            .map(|id| {
+                let path = self
+                    .run_dir(run_id)
+                    .join("results")
+                    .join(format!("{id}.json"));
+                let result: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                let class = result["failure"]["class"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (id, (result["outcome"].to_string(), class))
+            })
+            .collect()
     }
 
     /// Config IDs with a result file.

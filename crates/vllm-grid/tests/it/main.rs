@@ -14,6 +14,7 @@ mod kill;
 mod kill_loop;
 mod pipes;
 mod predict;
+mod ray;
 mod resume;
 mod search;
 mod signals;

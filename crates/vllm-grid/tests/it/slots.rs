@@ -11,24 +11,6 @@ use crate::common::*;
 
 const FOUR_CONFIGS: &str = r#"{"gpu_memory_utilization": [0.85, 0.95], "enable_chunked_prefill": [true], "enable_prefix_caching": [true, false]}"#;
 
-fn dry_run_args<'a>(run_id: &'a str, slots: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "search",
-        "--dry-run",
-        "--configs",
-        "plan.json",
-        "--profile",
-        "sim.yml",
-        "--run-id",
-        run_id,
-    ];
-    if !slots.is_empty() {
-        args.push("--gpu-slots");
-        args.extend(slots);
-    }
-    args
-}
-
 fn inputs(ws: &Workspace) {
     ws.write_plan("plan.json", Some(FOUR_CONFIGS));
     ws.edit_plan("plan.json", |plan| {
@@ -80,17 +62,9 @@ fn a_two_slot_dry_run_gives_the_outcomes_of_a_one_slot_run() {
     // The outcome of each config (the champion may differ: neighbours
     // move the numbers within their noise).
     let outcomes = |run_id: &str| -> BTreeMap<String, String> {
-        ws.result_ids(run_id)
+        ws.outcomes(run_id)
             .into_iter()
-            .map(|id| {
-                let path = ws
-                    .run_dir(run_id)
-                    .join("results")
-                    .join(format!("{id}.json"));
-                let result: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-                (id, result["outcome"].to_string())
-            })
+            .map(|(id, (outcome, _))| (id, outcome))
             .collect()
     };
     let one = ws.run(&dry_run_args("one", &[]));

@@ -17,16 +17,22 @@
 //! change for them: they implement [`Executor`] (ARCHITECTURE.md, "The
 //! executor seam").
 //!
-//! Files: `unit` (what a unit does), `local` (the local executor),
+//! Files: `unit` (what a unit does), `local` (the local executor), `ray`
+//! and `ray_package` (the Ray executor: a job per unit, and the package of
+//! the binary and the unit specs the jobs run from),
 //! `unit_spec` (the worker's input and output files), `worker` (a unit run
 //! from its spec).
 
 mod local;
+mod ray;
+mod ray_package;
 pub(crate) mod unit;
 mod unit_spec;
 mod worker;
 
 pub(crate) use local::LocalExecutor;
+pub(crate) use ray::RayExecutor;
+pub use ray::{RESULT_LINE_PREFIX, RayTarget};
 pub use unit_spec::{UNIT_FORMAT_VERSION, UnitEndRecord, UnitResult, UnitSpec, UnitSpecError};
 pub use worker::run_unit_spec;
 

@@ -44,6 +44,12 @@ pub(crate) enum UnitEnd {
     LaunchUnavailable(Box<LaunchFailure>),
     /// Not the config's fault: the battery could not run.
     BatteryUnavailable(Box<BatteryError>),
+    /// Not the config's fault, reported by a remote executor: the record
+    /// to write (`not_measured`) and the error that stops the run.
+    Unavailable {
+        record: FailureRecord,
+        error: Box<SearchError>,
+    },
 }
 
 /// What a unit spent, beside its end: failed launch attempts and time.

@@ -232,6 +232,9 @@ impl UnitEndRecord {
             UnitEnd::BatteryUnavailable(error) => UnitEndRecord::BatteryUnavailable {
                 message: chain_text(&*error),
             },
+            UnitEnd::Unavailable { record, .. } => {
+                UnitEndRecord::LaunchUnavailable { failure: record }
+            }
         }
     }
 }
