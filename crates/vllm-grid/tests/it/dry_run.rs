@@ -52,16 +52,7 @@ fn a_dry_run_serves_on_a_free_port_with_its_key_in_the_environment() {
     )
     .unwrap();
     // No key in the environment: the dry run generates one.
-    let mut command = ws.command(&[
-        "search",
-        "--dry-run",
-        "--configs",
-        "plan.json",
-        "--profile",
-        "sim.yml",
-        "--run-id",
-        "shared",
-    ]);
+    let mut command = ws.command(&dry_run_args("shared", &[]));
     command
         .env_remove(KEY_VAR)
         .stdout(std::process::Stdio::piped())
